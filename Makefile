@@ -1,0 +1,67 @@
+# g4 — build, test, benchmark, sanitize, fuzz.
+#   make            build/g4 and build/libg4.a
+#   make test       the whole test suite (unit tests, oracle logits, malformed files, fuzz smoke run)
+#   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
+#   make fuzz       run the GGUF fuzzer for FUZZ_SECONDS (default 60)
+#   make bench      benchmarks (bench/)
+#   CC=clang make   any C11 compiler: gcc and clang are both tested
+CC      ?= cc
+BUILD   ?= build
+OPT     ?= -O2
+CFLAGS  ?=
+CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc
+LDLIBS  += -lm -lpthread
+
+LIB_SRC := $(sort $(wildcard src/*/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_SRC := $(sort $(wildcard cli/*.c))
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test check asan fuzz fuzz-smoke bench clean
+all: $(BUILD)/g4 $(TEST_BIN)
+
+$(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libg4.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/g4: $(CLI_OBJ) $(BUILD)/libg4.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libg4.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libg4.a $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
+
+test: all
+	BUILD=$(BUILD) tests/run.sh
+
+check: test
+
+# clang with ASan + UBSan; any report aborts the test that triggered it
+asan:
+	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 BUILD=build-asan G4_SANITIZED=1 tests/run.sh
+
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS = -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+$(BUILD)/fuzz/fuzz_gguf: fuzz/fuzz_gguf.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_gguf.c $(LIB_SRC) -lm -lpthread
+
+fuzz: $(BUILD)/fuzz/fuzz_gguf
+	@mkdir -p $(BUILD)/fuzz/corpus
+	$(BUILD)/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus fuzz/corpus
+
+fuzz-smoke:
+	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
+
+bench: all
+	bench/run.sh
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,180 @@
+/* g4 logits: run a token sequence through a model and print or save the logits. */
+#include "cli.h"
+#include "g4.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *usage =
+    "usage: g4 logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--exact] [--incremental]\n"
+    "                 [--kv f32|f16] [--ctx N]\n"
+    "\n"
+    "  --tokens IDS     token ids, comma-separated (fed as given: no BOS is added)\n"
+    "  --all            logits of every position (default: the last one)\n"
+    "  --out FILE       write little-endian float32 rows of n_vocab values, one per position;\n"
+    "                   without it, one line of space-separated values per position on stdout\n"
+    "  --exact          float32 activations everywhere (weights dequantized, no activation\n"
+    "                   quantization): the reference mode\n"
+    "  --incremental    feed the tokens one decode step at a time instead of as one prompt\n"
+    "  --kv TYPE        KV cache type (default f32)\n"
+    "  --ctx N          context length (default: the number of tokens)\n";
+
+static int32_t *parse_tokens(const char *s, int *n) {
+    int cap = 16, k = 0;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    if (!ids) return NULL;
+    const char *p = s;
+    while (*p) {
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        if (end == p || errno || v < 0 || v > INT32_MAX) {
+            free(ids);
+            cli_die_usage(usage, "bad token id near '%.20s' in --tokens", p);
+        }
+        if (k == cap) {
+            cap *= 2;
+            int32_t *t = realloc(ids, (size_t)cap * sizeof *ids);
+            if (!t) {
+                free(ids);
+                return NULL;
+            }
+            ids = t;
+        }
+        ids[k++] = (int32_t)v;
+        p = end;
+        while (*p == ',' || *p == ' ') p++;
+    }
+    *n = k;
+    return ids;
+}
+
+static int write_f32_le(FILE *f, const float *x, size_t n) {
+    const uint16_t one = 1;
+    if (*(const uint8_t *)&one == 1) return fwrite(x, sizeof(float), n, f) == n;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], 4);
+        uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
+        if (fwrite(b, 1, 4, f) != 4) return 0;
+    }
+    return 1;
+}
+
+int g4_cmd_logits(int argc, char **argv) {
+    const char *model_path = NULL, *tokens = NULL, *out_path = NULL;
+    int all = 0, exact = 0, incremental = 0;
+    long n_ctx = 0;
+    g4_kv_type kv = G4_KV_F32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--tokens") && i + 1 < argc) tokens = argv[++i];
+        else if (!strcmp(a, "--out") && i + 1 < argc) out_path = argv[++i];
+        else if (!strcmp(a, "--all")) all = 1;
+        else if (!strcmp(a, "--exact")) exact = 1;
+        else if (!strcmp(a, "--incremental")) incremental = 1;
+        else if (!strcmp(a, "--kv") && i + 1 < argc) {
+            const char *t = argv[++i];
+            if (!strcmp(t, "f32")) kv = G4_KV_F32;
+            else if (!strcmp(t, "f16")) kv = G4_KV_F16;
+            else cli_die_usage(usage, "unknown KV type '%s' (f32 or f16)", t);
+        } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
+            if (!cli_parse_int(argv[++i], 1, 1 << 24, &n_ctx)) cli_die_usage(usage, "bad --ctx '%s'", argv[i]);
+        } else if (a[0] == '-') cli_die_usage(usage, "unknown or incomplete option '%s'", a);
+        else if (!model_path) model_path = a;
+        else cli_die_usage(usage, "unexpected argument '%s'", a);
+    }
+    if (!model_path) cli_die_usage(usage, "no model given");
+    if (!tokens) cli_die_usage(usage, "no --tokens given");
+    int n = 0;
+    int32_t *ids = parse_tokens(tokens, &n);
+    if (!ids) {
+        fprintf(stderr, "g4: out of memory\n");
+        return 1;
+    }
+    if (n == 0) {
+        free(ids);
+        cli_die_usage(usage, "--tokens is empty");
+    }
+    g4_error err = {0};
+    g4_model *m;
+    if (g4_model_open(&m, model_path, &err)) {
+        fprintf(stderr, "g4: %s\n", err.msg);
+        free(ids);
+        return 1;
+    }
+    g4_model_info info;
+    g4_model_get_info(m, &info);
+    g4_ctx_params p = g4_ctx_default_params();
+    p.n_ctx = n_ctx ? (int)n_ctx : n;
+    p.kv_type = kv;
+    p.exact = exact;
+    g4_ctx *c;
+    int rc = 1;
+    float *logits = NULL;
+    FILE *out = NULL;
+    if (g4_ctx_new(&c, m, &p, &err)) {
+        fprintf(stderr, "g4: %s\n", err.msg);
+        g4_model_free(m);
+        free(ids);
+        return 1;
+    }
+    size_t V = (size_t)info.n_vocab, rows = all ? (size_t)n : 1;
+    logits = malloc(rows * V * sizeof *logits);
+    if (!logits) {
+        fprintf(stderr, "g4: out of memory for %zu logits\n", rows * V);
+        goto done;
+    }
+    if (incremental) {
+        for (int i = 0; i < n; i++) {
+            float *dst = all ? logits + (size_t)i * V : logits;
+            if (g4_eval(c, ids + i, 1, (all || i == n - 1) ? dst : NULL, 0, &err)) {
+                fprintf(stderr, "g4: %s\n", err.msg);
+                goto done;
+            }
+        }
+    } else if (g4_eval(c, ids, n, logits, all, &err)) {
+        fprintf(stderr, "g4: %s\n", err.msg);
+        goto done;
+    }
+    if (out_path) {
+        out = fopen(out_path, "wb");
+        if (!out) {
+            fprintf(stderr, "g4: cannot write '%s': %s\n", out_path, strerror(errno));
+            goto done;
+        }
+        if (!write_f32_le(out, logits, rows * V)) {
+            fprintf(stderr, "g4: writing '%s' failed: %s\n", out_path, strerror(errno));
+            goto done;
+        }
+        int e = fclose(out);
+        out = NULL;
+        if (e) {
+            fprintf(stderr, "g4: writing '%s' failed: %s\n", out_path, strerror(errno));
+            goto done;
+        }
+    } else {
+        for (size_t r = 0; r < rows; r++) {
+            for (size_t i = 0; i < V; i++) printf(i ? " %.7g" : "%.7g", logits[r * V + i]);
+            putchar('\n');
+        }
+        if (fflush(stdout) || ferror(stdout)) {
+            fprintf(stderr, "g4: writing to stdout failed\n");
+            goto done;
+        }
+    }
+    rc = 0;
+done:
+    if (out) fclose(out);
+    free(logits);
+    g4_ctx_free(c);
+    g4_model_free(m);
+    free(ids);
+    return rc;
+}

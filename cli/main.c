@@ -1,0 +1,35 @@
+/* g4: run, inspect and make Gemma 4 models. */
+#include "cli.h"
+#include "g4.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *usage =
+    "g4 " G4_VERSION " — Gemma 4 on your CPU\n"
+    "\n"
+    "usage: g4 COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  info MODEL [--ctx N]          architecture, hyper-parameters, tensors, memory needed\n"
+    "  logits MODEL --tokens IDS     logits of the last (or every, --all) position\n"
+    "  synth --variant V --out FILE  write a random-weight Gemma 4 GGUF of a variant's shape\n"
+    "\n"
+    "Run 'g4 COMMAND --help' for the options of a command.\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("g4 %s\n", G4_VERSION);
+        return 0;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "info")) return g4_cmd_info(argc - 1, argv + 1);
+    if (!strcmp(cmd, "logits")) return g4_cmd_logits(argc - 1, argv + 1);
+    if (!strcmp(cmd, "synth")) return g4_cmd_synth(argc - 1, argv + 1);
+    fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
+    return 2;
+}

@@ -1,0 +1,17 @@
+/* Element-wise and row operations of the forward pass (scalar reference implementations). */
+#ifndef G4_OPS_H
+#define G4_OPS_H
+
+#include <stdint.h>
+
+/* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). y may alias x. */
+void g4_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
+/* gelu with the tanh approximation ("gelu_pytorch_tanh"), exact in float */
+float g4_gelu(float x);
+/* NEOX RoPE on one head of d values, rotating the first n_rot dims (pairs i, i + n_rot/2):
+ * angle_i = pos * base^(-2i/n_rot) / (freq_factors ? freq_factors[i] : 1) */
+void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *freq_factors);
+/* in-place softmax over n values */
+void g4_softmax(float *x, int n);
+
+#endif

@@ -1,0 +1,378 @@
+/* The Gemma 4 forward pass over a batch of tokens, and the inference context that owns the KV cache
+ * and scratch buffers. One straight-line function per stage; the order of operations follows
+ * ../shared/docs/gemma4-architecture.md §2 exactly. */
+#include "kernels/ops.h"
+#include "kv/kv.h"
+#include "model/model.h"
+#include "quant/types.h"
+#include "util/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define G4_BATCH 32 /* tokens per forward batch (prefill is cut into batches of this size) */
+
+struct g4_ctx {
+    g4_model *m;
+    g4_ctx_params p;
+    g4_kv kv;
+    int n_past;
+    int n_batch;
+    /* scratch, sized for n_batch tokens */
+    float *x;      /* [T][D] residual stream */
+    float *xn;     /* [T][D] normed input of a block */
+    float *t1, *t2;/* [T][D] block outputs */
+    float *q;      /* [T][H*hd_max] */
+    float *k, *v;  /* [T][nkv_max*hd_max] */
+    float *att;    /* [T][H*hd_max] attention output */
+    float *ffa, *ffb; /* [T][ff_max] */
+    float *scores; /* [n_ctx] */
+    float *ple;    /* [T][L*P] per-layer inputs */
+    float *plet;   /* [T][L*P] */
+    float *moe_in, *moe_acc, *moe_g, *moe_y; /* MoE per-token buffers */
+    float *router; /* [n_expert] */
+    void *qact;    /* encoded activation rows for the fast path */
+    size_t qact_row; /* bytes per encoded row slot */
+};
+
+g4_ctx_params g4_ctx_default_params(void) {
+    g4_ctx_params p = {.n_ctx = 4096, .kv_type = G4_KV_F16, .exact = 0, .n_threads = 0};
+    return p;
+}
+
+uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) { return g4_kv_size(m, n_ctx, G4_BATCH, kv); }
+uint64_t g4_ctx_kv_bytes(const g4_ctx *c) { return c->kv.bytes; }
+int g4_ctx_n_past(const g4_ctx *c) { return c->n_past; }
+void g4_ctx_reset(g4_ctx *c) { c->n_past = 0; }
+
+void g4_ctx_free(g4_ctx *c) {
+    if (!c) return;
+    g4_kv_free(&c->kv);
+    float *bufs[] = {c->x, c->xn, c->t1, c->t2, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->scores,
+                     c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
+    free(c->qact);
+    free(c);
+}
+
+static float *falloc(size_t n, int *ok) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) *ok = 0;
+    return p;
+}
+
+g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error *err) {
+    *out = NULL;
+    if (p->n_ctx < 1) return g4_fail(err, G4_ERR_ARG, "context length must be at least 1 (got %d)", p->n_ctx);
+    if (p->kv_type != G4_KV_F32 && p->kv_type != G4_KV_F16) return g4_fail(err, G4_ERR_ARG, "unknown KV cache type %d", (int)p->kv_type);
+    g4_ctx *c = calloc(1, sizeof *c);
+    if (!c) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    c->m = m;
+    c->p = *p;
+    c->n_batch = G4_BATCH;
+    g4_status s = g4_kv_init(&c->kv, m, p->n_ctx, c->n_batch, p->kv_type, err);
+    if (s) {
+        free(c);
+        return s;
+    }
+    size_t T = (size_t)c->n_batch, D = (size_t)m->n_embd, H = (size_t)m->n_head;
+    size_t hd = (size_t)(m->head_dim_full > m->head_dim_swa ? m->head_dim_full : m->head_dim_swa);
+    size_t nkv = 0, ff = 0;
+    for (int l = 0; l < m->n_layer; l++) {
+        if ((size_t)m->layers[l].n_head_kv > nkv) nkv = (size_t)m->layers[l].n_head_kv;
+        if ((size_t)m->layers[l].n_ff > ff) ff = (size_t)m->layers[l].n_ff;
+    }
+    if ((size_t)m->n_ff_exp * 2 > ff) ff = (size_t)m->n_ff_exp * 2;
+    size_t LP = (size_t)m->n_layer * (size_t)m->n_embd_per_layer;
+    int ok = 1;
+    c->x = falloc(T * D, &ok);
+    c->xn = falloc(T * D, &ok);
+    c->t1 = falloc(T * D, &ok);
+    c->t2 = falloc(T * D, &ok);
+    c->q = falloc(T * H * hd, &ok);
+    c->k = falloc(T * nkv * hd, &ok);
+    c->v = falloc(T * nkv * hd, &ok);
+    c->att = falloc(T * H * hd, &ok);
+    c->ffa = falloc(T * ff, &ok);
+    c->ffb = falloc(T * ff, &ok);
+    c->scores = falloc((size_t)p->n_ctx, &ok);
+    c->ple = falloc(T * LP, &ok);
+    c->plet = falloc(T * LP, &ok);
+    c->moe_in = falloc(D, &ok);
+    c->moe_acc = falloc(D, &ok);
+    c->moe_g = falloc(ff, &ok);
+    c->moe_y = falloc(D, &ok);
+    c->router = falloc((size_t)m->n_expert, &ok);
+    /* the longest input row of any matmul, encoded in the widest activation type (f32) */
+    size_t maxin = D;
+    if (H * hd > maxin) maxin = H * hd;
+    if (ff > maxin) maxin = ff;
+    if ((size_t)m->n_embd_per_layer > maxin) maxin = (size_t)m->n_embd_per_layer;
+    c->qact_row = maxin * sizeof(float) + 64;
+    c->qact = malloc(T * c->qact_row);
+    if (!ok || !c->qact) {
+        g4_ctx_free(c);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory allocating inference buffers");
+    }
+    *out = c;
+    return G4_OK;
+}
+
+/* ---- matrix multiplication: Y[t][r] = W[r] · X[t] for t < T ---- */
+
+static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t ldx, float *Y, size_t ldy) {
+    const g4_type_traits *tr = g4_type_traits_get(w->type);
+    const int64_t n = w->ne0;
+    const g4_type_traits *at = NULL;
+    if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
+        g4_type_row_bytes(tr->vec_dot_type, n) <= c->qact_row) {
+        size_t ab = g4_type_row_bytes(tr->vec_dot_type, n);
+        uint8_t *qa = c->qact;
+        for (int t = 0; t < T; t++) at->from_float(X + (size_t)t * ldx, qa + (size_t)t * ab, n);
+        for (int64_t r = 0; r < w->ne1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            for (int t = 0; t < T; t++) Y[(size_t)t * ldy + (size_t)r] = tr->dot_q(row, qa + (size_t)t * ab, n);
+        }
+        return;
+    }
+    for (int64_t r = 0; r < w->ne1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        for (int t = 0; t < T; t++) Y[(size_t)t * ldy + (size_t)r] = tr->dot_f32(row, X + (size_t)t * ldx, n);
+    }
+}
+
+/* ---- stages ---- */
+
+static void embed(g4_ctx *c, const int32_t *tok, int T) {
+    const g4_model *m = c->m;
+    const g4_type_traits *tr = g4_type_traits_get(m->tok_embd.type);
+    const int D = m->n_embd;
+    const float scale = sqrtf((float)D);
+    for (int t = 0; t < T; t++) {
+        float *x = c->x + (size_t)t * D;
+        tr->to_float(m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, x, D);
+        for (int i = 0; i < D; i++) x[i] *= scale;
+    }
+}
+
+/* per-layer inputs: ple[t][l*P..] = (rms(proj(x0)/sqrt(D))[l] * norm + tok_row[l] * sqrt(P)) / sqrt(2) */
+static void per_layer_inputs(g4_ctx *c, const int32_t *tok, int T) {
+    const g4_model *m = c->m;
+    const int D = m->n_embd, L = m->n_layer, P = m->n_embd_per_layer;
+    const size_t LP = (size_t)L * (size_t)P;
+    matmul(c, &m->ple_model_proj, c->x, T, (size_t)D, c->ple, LP);
+    const g4_type_traits *tr = g4_type_traits_get(m->ple_tok.type);
+    const float inv_sqrt_d = 1.0f / sqrtf((float)D), sqrt_p = sqrtf((float)P), inv_sqrt2 = 1.0f / sqrtf(2.0f);
+    for (int t = 0; t < T; t++) {
+        float *pl = c->ple + (size_t)t * LP, *tk = c->plet + (size_t)t * LP;
+        /* gathered one row per token straight from the mapping */
+        tr->to_float(m->ple_tok.data + (size_t)tok[t] * m->ple_tok.row_bytes, tk, (int64_t)LP);
+        for (size_t i = 0; i < LP; i++) pl[i] *= inv_sqrt_d;
+        for (int l = 0; l < L; l++) {
+            float *pr = pl + (size_t)l * P;
+            g4_rmsnorm(pr, pr, m->ple_proj_norm, P, m->eps);
+            for (int i = 0; i < P; i++) pr[i] = (pr[i] + tk[(size_t)l * P + i] * sqrt_p) * inv_sqrt2;
+        }
+    }
+}
+
+static void attention(g4_ctx *c, int l, int T) {
+    const g4_model *m = c->m;
+    const g4_layer *ly = &m->layers[l];
+    const int D = m->n_embd, H = m->n_head, hd = ly->head_dim, nkv = ly->n_head_kv;
+    const size_t qw = (size_t)H * hd, kw = (size_t)nkv * hd;
+    const int p0 = c->n_past;
+
+    for (int t = 0; t < T; t++) g4_rmsnorm(c->xn + (size_t)t * D, c->x + (size_t)t * D, ly->attn_norm, D, m->eps);
+    matmul(c, &ly->wq, c->xn, T, (size_t)D, c->q, qw);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++) {
+            float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
+            g4_rmsnorm(qh, qh, ly->q_norm, hd, m->eps);
+            g4_rope_neox(qh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
+        }
+    g4_kv_layer *cache = &c->kv.layers[ly->kv_src];
+    if (ly->kv_src == l) {
+        matmul(c, &ly->wk, c->xn, T, (size_t)D, c->k, kw);
+        if (ly->has_v) matmul(c, &ly->wv, c->xn, T, (size_t)D, c->v, kw);
+        else memcpy(c->v, c->k, (size_t)T * kw * sizeof(float)); /* K=V: V is the raw K projection */
+        for (int t = 0; t < T; t++) {
+            for (int g = 0; g < nkv; g++) {
+                float *kh = c->k + (size_t)t * kw + (size_t)g * hd, *vh = c->v + (size_t)t * kw + (size_t)g * hd;
+                g4_rmsnorm(kh, kh, ly->k_norm, hd, m->eps);
+                g4_rope_neox(kh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
+                g4_rmsnorm(vh, vh, NULL, hd, m->eps);
+            }
+            g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
+        }
+    }
+    /* scores with scale 1.0, causal, window on sliding layers */
+    const int group = H / nkv;
+    for (int t = 0; t < T; t++) {
+        const int pos = p0 + t;
+        const int j0 = ly->is_swa && pos - m->sliding_window + 1 > 0 ? pos - m->sliding_window + 1 : 0;
+        const int n = pos - j0 + 1;
+        for (int h = 0; h < H; h++) {
+            const float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
+            float *o = c->att + (size_t)t * qw + (size_t)h * hd;
+            const int g = h / group;
+            for (int j = 0; j < n; j++) c->scores[j] = g4_kv_dot_k(cache, j0 + j, g, qh);
+            g4_softmax(c->scores, n);
+            memset(o, 0, (size_t)hd * sizeof *o);
+            for (int j = 0; j < n; j++) g4_kv_axpy_v(cache, j0 + j, g, c->scores[j], o);
+        }
+    }
+    matmul(c, &ly->wo, c->att, T, qw, c->t1, (size_t)D);
+    for (int t = 0; t < T; t++) {
+        float *x = c->x + (size_t)t * D, *a = c->t1 + (size_t)t * D;
+        g4_rmsnorm(a, a, ly->post_attn_norm, D, m->eps);
+        for (int i = 0; i < D; i++) x[i] += a[i];
+    }
+}
+
+/* out[t] = down(gelu(gate(in[t])) * up(in[t])) */
+static void mlp(g4_ctx *c, const g4_weight *gate, const g4_weight *up, const g4_weight *down, const float *in, int T,
+                float *out) {
+    const int D = c->m->n_embd, F = (int)gate->ne1;
+    matmul(c, gate, in, T, (size_t)D, c->ffa, (size_t)F);
+    matmul(c, up, in, T, (size_t)D, c->ffb, (size_t)F);
+    for (size_t i = 0; i < (size_t)T * F; i++) c->ffa[i] = g4_gelu(c->ffa[i]) * c->ffb[i];
+    matmul(c, down, c->ffa, T, (size_t)F, out, (size_t)D);
+}
+
+/* MoE branch for one token: sum over the top-k experts of w_k * expert_k(rms(x) * pre_ffw_norm_2) */
+static void moe_token(g4_ctx *c, const g4_layer *ly, const float *x, float *out) {
+    const g4_model *m = c->m;
+    const int D = m->n_embd, E = m->n_expert, K = m->n_expert_used, F = m->n_ff_exp;
+    /* router on the un-weighted norm of the residual, scaled by 1/sqrt(D) and the router scale */
+    g4_rmsnorm(c->moe_in, x, NULL, D, m->eps);
+    const float inv_sqrt_d = 1.0f / sqrtf((float)D);
+    for (int i = 0; i < D; i++) c->moe_in[i] *= inv_sqrt_d * ly->router_scale[i];
+    matmul(c, &ly->router, c->moe_in, 1, (size_t)D, c->router, (size_t)E);
+    g4_softmax(c->router, E);
+    int sel[64];
+    float w[64], wsum = 0;
+    int kk = K < 64 ? K : 64;
+    for (int k = 0; k < kk; k++) { /* top-k, lowest index first among equals */
+        int best = -1;
+        for (int e = 0; e < E; e++) {
+            int used = 0;
+            for (int j = 0; j < k; j++) used |= sel[j] == e;
+            if (!used && (best < 0 || c->router[e] > c->router[best])) best = e;
+        }
+        sel[k] = best;
+        w[k] = c->router[best];
+        wsum += w[k];
+    }
+    if (wsum < 6.103515625e-5f) wsum = 6.103515625e-5f;
+    g4_rmsnorm(c->moe_in, x, ly->pre_ffw_norm_2, D, m->eps);
+    memset(out, 0, (size_t)D * sizeof *out);
+    for (int k = 0; k < kk; k++) {
+        const int e = sel[k];
+        if (ly->gate_up_exps.t) {
+            g4_weight gu = g4_weight_expert(&ly->gate_up_exps, e);
+            matmul(c, &gu, c->moe_in, 1, (size_t)D, c->moe_g, (size_t)2 * F);
+            for (int i = 0; i < F; i++) c->moe_g[i] = g4_gelu(c->moe_g[i]) * c->moe_g[F + i];
+        } else {
+            g4_weight g = g4_weight_expert(&ly->gate_exps, e), u = g4_weight_expert(&ly->up_exps, e);
+            matmul(c, &g, c->moe_in, 1, (size_t)D, c->moe_g, (size_t)F);
+            matmul(c, &u, c->moe_in, 1, (size_t)D, c->moe_g + F, (size_t)F);
+            for (int i = 0; i < F; i++) c->moe_g[i] = g4_gelu(c->moe_g[i]) * c->moe_g[F + i];
+        }
+        g4_weight dn = g4_weight_expert(&ly->down_exps, e);
+        matmul(c, &dn, c->moe_g, 1, (size_t)F, c->moe_y, (size_t)D);
+        const float a = w[k] / wsum * (ly->expert_scale ? ly->expert_scale[e] : 1.0f);
+        for (int i = 0; i < D; i++) out[i] += a * c->moe_y[i];
+    }
+}
+
+static void feed_forward(g4_ctx *c, int l, int T) {
+    const g4_model *m = c->m;
+    const g4_layer *ly = &m->layers[l];
+    const int D = m->n_embd;
+    for (int t = 0; t < T; t++) g4_rmsnorm(c->xn + (size_t)t * D, c->x + (size_t)t * D, ly->ffn_norm, D, m->eps);
+    mlp(c, &ly->gate, &ly->up, &ly->down, c->xn, T, c->t1);
+    for (int t = 0; t < T; t++) {
+        float *x = c->x + (size_t)t * D, *d = c->t1 + (size_t)t * D;
+        if (ly->is_moe) {
+            float *e = c->t2 + (size_t)t * D;
+            g4_rmsnorm(d, d, ly->post_ffw_norm_1, D, m->eps);
+            moe_token(c, ly, x, e);
+            g4_rmsnorm(e, e, ly->post_ffw_norm_2, D, m->eps);
+            for (int i = 0; i < D; i++) d[i] += e[i];
+        }
+        g4_rmsnorm(d, d, ly->post_ffw_norm, D, m->eps);
+        for (int i = 0; i < D; i++) x[i] += d[i];
+    }
+}
+
+/* x += rms(proj(gelu(inp_gate(x)) * ple[l])) * post_norm */
+static void per_layer_injection(g4_ctx *c, int l, int T) {
+    const g4_model *m = c->m;
+    const g4_layer *ly = &m->layers[l];
+    const int D = m->n_embd, P = m->n_embd_per_layer;
+    const size_t LP = (size_t)m->n_layer * (size_t)P;
+    matmul(c, &ly->ple_gate, c->x, T, (size_t)D, c->ffa, (size_t)P);
+    for (int t = 0; t < T; t++) {
+        float *g = c->ffa + (size_t)t * P;
+        const float *pl = c->ple + (size_t)t * LP + (size_t)l * P;
+        for (int i = 0; i < P; i++) g[i] = g4_gelu(g[i]) * pl[i];
+    }
+    matmul(c, &ly->ple_proj, c->ffa, T, (size_t)P, c->t1, (size_t)D);
+    for (int t = 0; t < T; t++) {
+        float *x = c->x + (size_t)t * D, *y = c->t1 + (size_t)t * D;
+        g4_rmsnorm(y, y, ly->ple_post_norm, D, m->eps);
+        for (int i = 0; i < D; i++) x[i] += y[i];
+    }
+}
+
+static void output_logits(g4_ctx *c, int t, float *logits) {
+    const g4_model *m = c->m;
+    const int D = m->n_embd;
+    g4_rmsnorm(c->xn, c->x + (size_t)t * D, m->output_norm, D, m->eps);
+    matmul(c, &m->output, c->xn, 1, (size_t)D, logits, (size_t)m->n_vocab);
+    if (m->softcap > 0)
+        for (int i = 0; i < m->n_vocab; i++) logits[i] = m->softcap * tanhf(logits[i] / m->softcap);
+}
+
+static void forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, int all) {
+    const g4_model *m = c->m;
+    embed(c, tok, T);
+    if (m->n_embd_per_layer > 0) per_layer_inputs(c, tok, T);
+    for (int l = 0; l < m->n_layer; l++) {
+        attention(c, l, T);
+        feed_forward(c, l, T);
+        if (m->n_embd_per_layer > 0) per_layer_injection(c, l, T);
+        const float s = m->layers[l].out_scale;
+        if (s != 1.0f)
+            for (size_t i = 0; i < (size_t)T * m->n_embd; i++) c->x[i] *= s;
+    }
+    c->n_past += T;
+    if (!logits) return;
+    if (all)
+        for (int t = 0; t < T; t++) output_logits(c, t, logits + (size_t)t * m->n_vocab);
+    else
+        output_logits(c, T - 1, logits);
+}
+
+g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits, g4_error *err) {
+    const g4_model *m = c->m;
+    if (n < 1) return g4_fail(err, G4_ERR_ARG, "no tokens to evaluate");
+    if (n > c->p.n_ctx - c->n_past)
+        return g4_fail(err, G4_ERR_CONTEXT, "%d tokens do not fit: the context holds %d and %d are used", n, c->p.n_ctx,
+                       c->n_past);
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return g4_fail(err, G4_ERR_ARG, "token id %d at position %d is outside the vocabulary (0..%d)", (int)tokens[i], i,
+                           m->n_vocab - 1);
+    for (int i = 0; i < n; i += c->n_batch) {
+        int T = n - i < c->n_batch ? n - i : c->n_batch;
+        int last = i + T == n;
+        float *out = NULL;
+        if (logits && all_logits) out = logits + (size_t)i * m->n_vocab;
+        else if (logits && last) out = logits;
+        forward_batch(c, tokens + i, T, out, all_logits);
+    }
+    return G4_OK;
+}

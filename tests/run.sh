@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# The whole g4 test suite. Every part prints "N passed, N failed"; the last line of this script is the
+# sum. Exit status 0 only if nothing failed.
+#   BUILD      build directory with g4 and tests/ (default: build)
+#   G4_ORACLE  oracle pack (default: ../shared/oracle)
+#   G4_SANITIZED=1  sanitizer build: skip the fuzz smoke run (it has its own build)
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+ORACLE=${G4_ORACLE:-../shared/oracle}
+export G4_ORACLE=$ORACLE
+pass=0
+fail=0
+failed_parts=()
+
+# add the counts of the last "N passed, N failed" line of $2 (output file) for part $1 (exit status $3)
+tally() {
+    local name=$1 out=$2 rc=$3 line p f
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    if [ -n "$line" ]; then
+        p=${line%% passed*}
+        f=${line#*passed, }
+        f=${f%% failed*}
+    else
+        p=0
+        f=1
+    fi
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
+    pass=$((pass + p))
+    fail=$((fail + f))
+    printf '%-28s %s\n' "$name" "${line:-no result (exit status $rc)}"
+    if [ "$f" -ne 0 ]; then
+        failed_parts+=("$name")
+        sed -n '1,60p' "$out" | grep -v -E '^(PASS|ok) ' | head -n 40 | sed 's/^/    /'
+    fi
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if [ ! -d "$ORACLE" ]; then
+    echo "oracle pack not found at $ORACLE (set G4_ORACLE)"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+
+# 1. unit tests
+for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] || continue
+    n=$(basename "$t")
+    "$t" >"$tmp/$n.out" 2>&1
+    tally "$n" "$tmp/$n.out" $?
+done
+
+# 2. command-line tests
+if [ -x tests/cli.sh ]; then
+    BUILD=$BUILD tests/cli.sh >"$tmp/cli.out" 2>&1
+    tally cli "$tmp/cli.out" $?
+fi
+
+# 3. logits against the oracle: default mode, exact mode (strict), token by token
+oracle_check() {
+    local name=$1
+    shift
+    python3 "$ORACLE/check_logits.py" "$BUILD/g4" "$ORACLE" --timeout 600 "$@" >"$tmp/$name.out" 2>&1
+    local rc=$? line ok total
+    line=$(grep -E '^logits: [0-9]+/[0-9]+' "$tmp/$name.out" | tail -n 1)
+    ok=$(echo "$line" | sed -E 's#^logits: ([0-9]+)/([0-9]+).*#\1#')
+    total=$(echo "$line" | sed -E 's#^logits: ([0-9]+)/([0-9]+).*#\2#')
+    [ -n "$ok" ] || { ok=0; total=1; }
+    echo "$ok passed, $((total - ok)) failed" >>"$tmp/$name.out"
+    tally "$name" "$tmp/$name.out" $rc
+}
+oracle_check oracle-logits
+oracle_check oracle-logits-exact --strict --arg --exact
+oracle_check oracle-logits-incremental --arg --incremental
+
+# 4. fuzz smoke run of the GGUF parser (clang + libFuzzer)
+if [ "${G4_SANITIZED:-0}" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+    if make -s BUILD="$BUILD" "$BUILD/fuzz/fuzz_gguf" >"$tmp/fuzz.out" 2>&1; then
+        mkdir -p "$tmp/corpus"
+        "$BUILD/fuzz/fuzz_gguf" -max_total_time="${G4_FUZZ_SECONDS:-20}" -max_len=65536 "$tmp/corpus" fuzz/corpus >>"$tmp/fuzz.out" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ]; then echo "1 passed, 0 failed" >>"$tmp/fuzz.out"; else echo "0 passed, 1 failed" >>"$tmp/fuzz.out"; fi
+        tally fuzz-gguf-smoke "$tmp/fuzz.out" $rc
+    else
+        echo "0 passed, 1 failed" >>"$tmp/fuzz.out"
+        tally fuzz-gguf-build "$tmp/fuzz.out" 1
+    fi
+fi
+
+echo
+if [ "$fail" -ne 0 ]; then echo "failed: ${failed_parts[*]}"; fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
