@@ -19,7 +19,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check asan fuzz fuzz-smoke bench clean
+.PHONY: all test check asan asan-build fuzz fuzz-smoke bench demo clean
 all: $(BUILD)/g4 $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
@@ -37,15 +37,18 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libg4.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
 
-test: all
-	BUILD=$(BUILD) tests/run.sh
+# the whole suite, on the normal build and on the ASan+UBSan build
+test: all asan-build
+	BUILDS="$(BUILD) build-asan" tests/run.sh
 
 check: test
 
 # clang with ASan + UBSan; any report aborts the test that triggered it
-asan:
-	$(MAKE) BUILD=build-asan CC=clang OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" all
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 BUILD=build-asan G4_SANITIZED=1 tests/run.sh
+ASAN_OPT = -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+asan-build:
+	$(MAKE) BUILD=build-asan CC=clang OPT="$(ASAN_OPT)" LDFLAGS="-fsanitize=address,undefined" all
+asan: asan-build
+	BUILDS=build-asan tests/run.sh
 
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS = -std=c11 -O1 -g -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
@@ -65,3 +68,12 @@ bench: all
 
 clean:
 	rm -rf build build-asan
+
+# g4's main job on a model any machine can make: a tiny random-weight E2B-shaped Gemma 4
+DEMO = $(BUILD)/demo-e2b-tiny-q8_0.gguf
+demo: $(BUILD)/g4
+	@echo "== making a random-weight (untrained) E2B-shaped Gemma 4 model: $(DEMO)"
+	$(BUILD)/g4 synth --variant e2b --scale tiny --type q8_0 --seed 42 --out $(DEMO)
+	$(BUILD)/g4 info $(DEMO) --no-metadata --no-tensors
+	@echo "== next-token predictions (random weights: the tokens are meaningless, the machinery is real)"
+	$(BUILD)/g4 logits $(DEMO) --tokens 2,5,100,120,140 --all --top 3

@@ -3,6 +3,7 @@
 #include "g4.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,48 @@ static const char *usage =
     "                   quantization): the reference mode\n"
     "  --incremental    feed the tokens one decode step at a time instead of as one prompt\n"
     "  --kv TYPE        KV cache type (default f32)\n"
-    "  --ctx N          context length (default: the number of tokens)\n";
+    "  --ctx N          context length (default: the number of tokens)\n"
+    "  --top K          instead of every logit, print the K most likely next tokens of each\n"
+    "                   printed position: id, logit, probability and the token's text\n";
+
+static void print_piece(const char *s, size_t n) {
+    putchar('\'');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\n') fputs("\\n", stdout);
+        else if (ch < 32 || ch == 127) printf("\\x%02x", ch);
+        else putchar(ch);
+    }
+    putchar('\'');
+}
+
+/* the k largest logits of a row, with softmax probabilities */
+static void print_top(const g4_model *m, const float *x, size_t V, int k, size_t pos) {
+    float mx = x[0];
+    for (size_t i = 1; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    double sum = 0;
+    for (size_t i = 0; i < V; i++) sum += exp((double)x[i] - mx);
+    printf("position %zu:", pos);
+    int prev = -1;
+    for (int j = 0; j < k && (size_t)j < V; j++) {
+        int best = -1; /* next largest below the previous pick (ties by id) */
+        for (size_t i = 0; i < V; i++) {
+            if (prev >= 0 && (x[i] > x[prev] || (x[i] == x[prev] && (int)i <= prev))) continue;
+            if (best < 0 || x[i] > x[best]) best = (int)i;
+        }
+        if (best < 0) break;
+        size_t len;
+        const char *t = g4_token_text(m, best, &len);
+        printf("  %d (%.3f, p=%.3f", best, x[best], exp((double)x[best] - mx) / sum);
+        if (t) {
+            putchar(' ');
+            print_piece(t, len);
+        }
+        putchar(')');
+        prev = best;
+    }
+    putchar('\n');
+}
 
 static int32_t *parse_tokens(const char *s, int *n) {
     int cap = 16, k = 0;
@@ -67,6 +109,7 @@ static int write_f32_le(FILE *f, const float *x, size_t n) {
 int g4_cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *tokens = NULL, *out_path = NULL;
     int all = 0, exact = 0, incremental = 0;
+    long top = 0;
     long n_ctx = 0;
     g4_kv_type kv = G4_KV_F32;
     for (int i = 1; i < argc; i++) {
@@ -86,6 +129,8 @@ int g4_cmd_logits(int argc, char **argv) {
             else cli_die_usage(usage, "unknown KV type '%s' (f32 or f16)", t);
         } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 1 << 24, &n_ctx)) cli_die_usage(usage, "bad --ctx '%s'", argv[i]);
+        } else if (!strcmp(a, "--top") && i + 1 < argc) {
+            if (!cli_parse_int(argv[++i], 1, 1000, &top)) cli_die_usage(usage, "bad --top '%s'", argv[i]);
         } else if (a[0] == '-') cli_die_usage(usage, "unknown or incomplete option '%s'", a);
         else if (!model_path) model_path = a;
         else cli_die_usage(usage, "unexpected argument '%s'", a);
@@ -159,6 +204,8 @@ int g4_cmd_logits(int argc, char **argv) {
             fprintf(stderr, "g4: writing '%s' failed: %s\n", out_path, strerror(errno));
             goto done;
         }
+    } else if (top) {
+        for (size_t r = 0; r < rows; r++) print_top(m, logits + r * V, V, (int)top, all ? r : (size_t)n - 1);
     } else {
         for (size_t r = 0; r < rows; r++) {
             for (size_t i = 0; i < V; i++) printf(i ? " %.7g" : "%.7g", logits[r * V + i]);

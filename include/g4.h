@@ -58,6 +58,10 @@ typedef struct g4_model_info {
 
 void g4_model_get_info(const g4_model *m, g4_model_info *info);
 
+/* Text of a vocabulary entry as stored in the GGUF (tokenizer.ggml.tokens, not NUL-terminated), or
+ * NULL when the file has no such entry. */
+const char *g4_token_text(const g4_model *m, int id, size_t *len);
+
 /* per-layer facts: is it sliding, head dim, KV heads, FFN width, which layer's KV it reads */
 typedef struct g4_layer_info {
     int is_swa, head_dim, n_head_kv, n_ff, kv_src, has_v, is_moe;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole g4 test suite. Every part prints "N passed, N failed"; the last line of this script is the
 # sum. Exit status 0 only if nothing failed.
-#   BUILD      build directory with g4 and tests/ (default: build)
+#   BUILDS     build directories to test, each with g4 and tests/ (default: build); a directory whose
+#              name contains "asan" is a sanitizer build: it runs everything but the fuzz smoke run
 #   G4_ORACLE  oracle pack (default: ../shared/oracle)
-#   G4_SANITIZED=1  sanitizer build: skip the fuzz smoke run (it has its own build)
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
+BUILDS=${BUILDS:-${BUILD:-build}}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ORACLE=${G4_ORACLE:-../shared/oracle}
 export G4_ORACLE=$ORACLE
 pass=0
@@ -28,7 +30,7 @@ tally() {
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
     pass=$((pass + p))
     fail=$((fail + f))
-    printf '%-28s %s\n' "$name" "${line:-no result (exit status $rc)}"
+    printf '  %-28s %s\n' "$name" "${line:-no result (exit status $rc)}"
     if [ "$f" -ne 0 ]; then
         failed_parts+=("$name")
         sed -n '1,60p' "$out" | grep -v -E '^(PASS|ok) ' | head -n 40 | sed 's/^/    /'
@@ -43,6 +45,15 @@ if [ ! -d "$ORACLE" ]; then
     echo "0 passed, 1 failed"
     exit 1
 fi
+
+for BUILD in $BUILDS; do
+if [ ! -x "$BUILD/g4" ]; then
+    echo "$BUILD/g4 not built"
+    fail=$((fail + 1))
+    continue
+fi
+case $BUILD in *asan*) sanitized=1 ;; *) sanitized=0 ;; esac
+echo "== $BUILD"
 
 # 1. unit tests
 for t in "$BUILD"/tests/test_*; do
@@ -76,7 +87,7 @@ oracle_check oracle-logits-exact --strict --arg --exact
 oracle_check oracle-logits-incremental --arg --incremental
 
 # 4. fuzz smoke run of the GGUF parser (clang + libFuzzer)
-if [ "${G4_SANITIZED:-0}" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
+if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
     if make -s BUILD="$BUILD" "$BUILD/fuzz/fuzz_gguf" >"$tmp/fuzz.out" 2>&1; then
         mkdir -p "$tmp/corpus"
         "$BUILD/fuzz/fuzz_gguf" -max_total_time="${G4_FUZZ_SECONDS:-20}" -max_len=65536 "$tmp/corpus" fuzz/corpus >>"$tmp/fuzz.out" 2>&1
@@ -88,6 +99,7 @@ if [ "${G4_SANITIZED:-0}" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v cl
         tally fuzz-gguf-build "$tmp/fuzz.out" 1
     fi
 fi
+done
 
 echo
 if [ "$fail" -ne 0 ]; then echo "failed: ${failed_parts[*]}"; fi

@@ -218,7 +218,7 @@ static g4_status load_hparams(g4_model *m, int **ff_out, int **kvh_out, g4_error
     if ((s = get_int(f, "expert_count", 0, &m->n_expert, 1 << 16, err))) return s;
     if ((s = get_int(f, "expert_used_count", 0, &m->n_expert_used, 1 << 16, err))) return s;
     if ((s = get_int(f, "expert_feed_forward_length", 0, &m->n_ff_exp, 1 << 24, err))) return s;
-    if (m->n_expert && (m->n_expert_used < 1 || m->n_expert_used > m->n_expert || m->n_ff_exp < 1))
+    if (m->n_expert && (m->n_expert_used < 1 || m->n_expert_used > m->n_expert || m->n_expert_used > 64 || m->n_ff_exp < 1))
         return g4_fail(err, G4_ERR_FORMAT, "MoE settings are inconsistent: %d experts, %d used, expert width %d",
                        m->n_expert, m->n_expert_used, m->n_ff_exp);
 
@@ -283,10 +283,7 @@ static g4_status load_tensors(g4_model *m, g4_error *err) {
     if ((s = get_mat(f, "output.weight", 0, D, m->n_vocab, 0, &m->output, err))) return s;
     if (!m->output.t) m->output = m->tok_embd;
     if ((s = get_vec(m, "output_norm.weight", 1, D, &m->output_norm, err))) return s;
-    int need_ff = 0;
-    for (int l = 0; l < L; l++) need_ff |= !m->layers[l].is_swa && m->n_rot_full > 0;
     if ((s = get_vec(m, "rope_freqs.weight", 0, m->n_rot_full / 2, &m->rope_freqs, err))) return s;
-    (void)need_ff;
     if (P > 0) {
         if ((s = get_mat(f, "per_layer_token_embd.weight", 1, (int64_t)L * P, m->n_vocab, 0, &m->ple_tok, err))) return s;
         if ((s = get_mat(f, "per_layer_model_proj.weight", 1, D, (int64_t)L * P, 0, &m->ple_model_proj, err))) return s;
@@ -422,4 +419,14 @@ void g4_model_get_layer(const g4_model *m, int l, g4_layer_info *li) {
     li->kv_src = ly->kv_src;
     li->has_v = ly->kv_src == l ? ly->has_v : m->layers[ly->kv_src].has_v;
     li->is_moe = ly->is_moe;
+}
+
+const char *g4_token_text(const g4_model *m, int id, size_t *len) {
+    const gguf_kv *kv = gguf_find_kv(m->gf, "tokenizer.ggml.tokens");
+    *len = 0;
+    if (!kv || kv->type != GGUF_ARRAY || kv->arr_type != GGUF_STRING || id < 0 || (uint64_t)id >= kv->arr_n) return NULL;
+    uint64_t n;
+    const char *s = gguf_arr_str(kv, (uint64_t)id, &n);
+    *len = (size_t)n;
+    return s;
 }
