@@ -1,0 +1,263 @@
+#include "sampler/sampler.h"
+#include "util/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct g4_sampler {
+    g4_sampler_params p;
+    int n_vocab;
+    uint64_t rng[4];
+    /* penalty history: ring of the last `hist_cap` tokens, and per-token counts over it */
+    int32_t *hist;
+    int hist_cap, hist_len, hist_pos;
+    int32_t *counts;
+    /* candidates */
+    int *ids;
+    float *val;
+    float *prob; /* probabilities of the last draw's candidates, in candidate order */
+    int n_cand;
+};
+
+g4_sampler_params g4_sampler_default_params(void) {
+    g4_sampler_params p = {.temperature = 1.0f, .top_k = 64, .top_p = 0.95f, .min_p = 0.0f, .repeat_penalty = 1.0f,
+                           .presence_penalty = 0.0f, .frequency_penalty = 0.0f, .penalty_last_n = 64, .seed = 0};
+    return p;
+}
+
+/* splitmix64 to seed xoshiro256** */
+static uint64_t splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t next64(uint64_t *s) {
+    uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return r;
+}
+static void seed_rng(g4_sampler *s, uint64_t seed) {
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) s->rng[i] = splitmix(&x);
+}
+
+static int hist_capacity(const g4_sampler_params *p) { return p->penalty_last_n < 0 ? 1 << 20 : p->penalty_last_n; }
+
+g4_status g4_sampler_new(g4_sampler **out, const g4_sampler_params *p, int n_vocab, g4_error *err) {
+    *out = NULL;
+    if (n_vocab < 1) return g4_fail(err, G4_ERR_ARG, "sampler: vocabulary size %d", n_vocab);
+    g4_sampler *s = calloc(1, sizeof *s);
+    if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    s->n_vocab = n_vocab;
+    s->ids = malloc((size_t)n_vocab * sizeof *s->ids);
+    s->val = malloc((size_t)n_vocab * sizeof *s->val);
+    s->prob = malloc((size_t)n_vocab * sizeof *s->prob);
+    s->counts = calloc((size_t)n_vocab, sizeof *s->counts);
+    if (!s->ids || !s->val || !s->prob || !s->counts) {
+        g4_sampler_free(s);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    }
+    g4_sampler_set_params(s, p);
+    seed_rng(s, p->seed);
+    if (s->hist_cap && !s->hist) {
+        g4_sampler_free(s);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    }
+    *out = s;
+    return G4_OK;
+}
+
+void g4_sampler_free(g4_sampler *s) {
+    if (!s) return;
+    free(s->hist);
+    free(s->counts);
+    free(s->ids);
+    free(s->val);
+    free(s->prob);
+    free(s);
+}
+
+void g4_sampler_reset(g4_sampler *s) {
+    s->hist_len = s->hist_pos = 0;
+    memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
+}
+
+void g4_sampler_set_params(g4_sampler *s, const g4_sampler_params *p) {
+    int reseed = p->seed != s->p.seed;
+    int cap = hist_capacity(p);
+    s->p = *p;
+    if (reseed) seed_rng(s, p->seed);
+    if (cap != s->hist_cap) { /* new window: start the history afresh */
+        int32_t *h = cap ? malloc((size_t)cap * sizeof *h) : NULL;
+        free(s->hist);
+        s->hist = h;
+        s->hist_cap = h ? cap : 0;
+        g4_sampler_reset(s);
+    }
+}
+
+const g4_sampler_params *g4_sampler_get_params(const g4_sampler *s) { return &s->p; }
+
+void g4_sampler_accept(g4_sampler *s, int token) {
+    if (token < 0 || token >= s->n_vocab || !s->hist_cap) return;
+    if (s->hist_len == s->hist_cap) s->counts[s->hist[s->hist_pos]]--;
+    else s->hist_len++;
+    s->hist[s->hist_pos] = token;
+    s->counts[token]++;
+    s->hist_pos = (s->hist_pos + 1) % s->hist_cap;
+}
+
+/* sort candidate ids by decreasing value (ties: lower id first); qsort has no context argument in C11,
+ * so the values are passed through a thread-local */
+static _Thread_local const float *g_sort_val;
+static int cmp_idx(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    float vx = g_sort_val[x], vy = g_sort_val[y];
+    if (vx != vy) return vx > vy ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* keep the k largest of ids[0..n) by v[id], sorted, ties by id: a bounded selection then a sort */
+static int select_top(int *ids, int n, const float *v, int k) {
+    if (k <= 0 || k > n) k = n;
+    /* quickselect-free approach: threshold from a min-heap of size k */
+    if (k < n) {
+        int *heap = ids; /* heap in the first k slots; min at the root */
+#define LESS(a, b) (v[a] < v[b] || (v[a] == v[b] && (a) > (b)))
+        for (int i = k / 2 - 1; i >= 0; i--) { /* heapify */
+            int j = i;
+            for (;;) {
+                int l = 2 * j + 1, r = l + 1, m = j;
+                if (l < k && LESS(heap[l], heap[m])) m = l;
+                if (r < k && LESS(heap[r], heap[m])) m = r;
+                if (m == j) break;
+                int t = heap[j]; heap[j] = heap[m]; heap[m] = t;
+                j = m;
+            }
+        }
+        for (int i = k; i < n; i++) {
+            int c = ids[i];
+            if (!LESS(heap[0], c)) continue;
+            heap[0] = c;
+            int j = 0;
+            for (;;) {
+                int l = 2 * j + 1, r = l + 1, m = j;
+                if (l < k && LESS(heap[l], heap[m])) m = l;
+                if (r < k && LESS(heap[r], heap[m])) m = r;
+                if (m == j) break;
+                int t = heap[j]; heap[j] = heap[m]; heap[m] = t;
+                j = m;
+            }
+        }
+#undef LESS
+    }
+    g_sort_val = v;
+    qsort(ids, (size_t)k, sizeof *ids, cmp_idx);
+    return k;
+}
+
+int g4_sampler_sample(g4_sampler *s, const float *logits) {
+    const g4_sampler_params *p = &s->p;
+    const int V = s->n_vocab;
+    float *v = s->val;
+    memcpy(v, logits, (size_t)V * sizeof *v);
+    for (int i = 0; i < V; i++)
+        if (isnan(v[i])) v[i] = -INFINITY;
+    /* penalties over the recent history */
+    if (s->hist_len && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)) {
+        for (int i = 0; i < s->hist_len; i++) {
+            int t = s->hist[i];
+            if (s->counts[t] <= 0) continue;
+            /* apply once per distinct token: mark by negating the count, undo below */
+            int c = s->counts[t];
+            if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0)
+                v[t] = v[t] > 0 ? v[t] / p->repeat_penalty : v[t] * p->repeat_penalty;
+            v[t] -= (float)c * p->frequency_penalty + p->presence_penalty;
+            s->counts[t] = -c;
+        }
+        for (int i = 0; i < s->hist_len; i++)
+            if (s->counts[s->hist[i]] < 0) s->counts[s->hist[i]] = -s->counts[s->hist[i]];
+    }
+    int n = 0;
+    for (int i = 0; i < V; i++)
+        if (v[i] > -INFINITY) s->ids[n++] = i;
+    if (n == 0) { /* every logit -inf or nan: nothing is better than anything; take the first */
+        s->ids[0] = 0;
+        v[0] = 0;
+        n = 1;
+    }
+    if (p->temperature <= 0.0f) { /* greedy */
+        int best = s->ids[0];
+        for (int i = 1; i < n; i++)
+            if (v[s->ids[i]] > v[best]) best = s->ids[i];
+        s->ids[0] = best;
+        s->n_cand = 1;
+        s->prob[0] = 1.0f;
+        return best;
+    }
+    n = select_top(s->ids, n, v, p->top_k);
+    /* softmax over the candidates (sorted, so the first is the maximum) */
+    const float mx = v[s->ids[0]];
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        float e = expf(v[s->ids[i]] - mx);
+        v[s->ids[i]] = e;
+        sum += e;
+    }
+    for (int i = 0; i < n; i++) v[s->ids[i]] = (float)(v[s->ids[i]] / sum);
+    /* top-p: the smallest prefix whose mass reaches p (at least one token) */
+    if (p->top_p < 1.0f) {
+        double cum = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += v[s->ids[i]];
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+    }
+    /* min-p: drop tokens below min_p times the most likely one */
+    if (p->min_p > 0.0f) {
+        const float thr = p->min_p * v[s->ids[0]];
+        int keep = 1;
+        while (keep < n && v[s->ids[keep]] >= thr) keep++;
+        n = keep;
+    }
+    /* temperature on the survivors: p_i^(1/T), renormalised (equal to softmax(logit/T)) */
+    sum = 0;
+    for (int i = 0; i < n; i++) {
+        double q = p->temperature == 1.0f ? v[s->ids[i]] : pow(v[s->ids[i]], 1.0 / p->temperature);
+        v[s->ids[i]] = (float)q;
+        sum += q;
+    }
+    for (int i = 0; i < n; i++) v[s->ids[i]] = (float)(v[s->ids[i]] / sum);
+    if (p->temperature != 1.0f) { /* order may only change between exact ties: keep it sorted anyway */
+        g_sort_val = v;
+        qsort(s->ids, (size_t)n, sizeof *s->ids, cmp_idx);
+    }
+    s->n_cand = n;
+    for (int i = 0; i < n; i++) s->prob[i] = v[s->ids[i]];
+    /* draw */
+    double r = (double)(next64(s->rng) >> 11) * (1.0 / 9007199254740992.0), cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += v[s->ids[i]];
+        if (r < cum) return s->ids[i];
+    }
+    return s->ids[n - 1];
+}
+
+int g4_sampler_last_candidates(const g4_sampler *s, const int **ids, const float **probs) {
+    *ids = s->ids;
+    *probs = s->prob;
+    return s->n_cand;
+}

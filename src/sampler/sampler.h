@@ -1,0 +1,44 @@
+/* Token sampling: penalties over the recent history, then top-k, top-p, min-p, temperature and a
+ * seeded draw (llama.cpp's default order). temperature <= 0 is greedy. Reproducible: the same seed,
+ * logits and history give the same tokens. */
+#ifndef G4_SAMPLER_H
+#define G4_SAMPLER_H
+
+#include "g4.h"
+#include <stdint.h>
+
+typedef struct g4_sampler_params {
+    float temperature;       /* <= 0: greedy (argmax) */
+    int top_k;               /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float repeat_penalty;    /* 1: off; logits of recent tokens: positive /= p, negative *= p */
+    float presence_penalty;  /* 0: off; subtracted once from every recent token's logit */
+    float frequency_penalty; /* 0: off; subtracted per occurrence */
+    int penalty_last_n;      /* history window for the penalties (0: none, -1: whole history) */
+    uint64_t seed;
+} g4_sampler_params;
+
+/* Gemma 4's model-card defaults: temperature 1.0, top-k 64, top-p 0.95, no min-p, no penalties */
+g4_sampler_params g4_sampler_default_params(void);
+
+typedef struct g4_sampler g4_sampler;
+
+g4_status g4_sampler_new(g4_sampler **out, const g4_sampler_params *p, int n_vocab, g4_error *err);
+void g4_sampler_free(g4_sampler *s);
+/* change parameters (the history and the random state are kept unless the seed changes) */
+void g4_sampler_set_params(g4_sampler *s, const g4_sampler_params *p);
+const g4_sampler_params *g4_sampler_get_params(const g4_sampler *s);
+
+/* Pick the next token from n_vocab logits (the array is not modified). */
+int g4_sampler_sample(g4_sampler *s, const float *logits);
+/* Record a token in the penalty history (prompt tokens too, if they should count). */
+void g4_sampler_accept(g4_sampler *s, int token);
+/* Forget the history (the random state continues). */
+void g4_sampler_reset(g4_sampler *s);
+
+/* The probabilities the last g4_sampler_sample drew from, after every filter: n candidates, their ids
+ * and probabilities (summing to 1), sorted by decreasing probability. For tests and --verbose. */
+int g4_sampler_last_candidates(const g4_sampler *s, const int **ids, const float **probs);
+
+#endif

@@ -1,0 +1,183 @@
+/* Sampler: greedy, seeds, top-k / top-p / min-p masks and temperature on hand-made distributions,
+ * penalties, and the empirical distribution of draws. */
+#include "t.h"
+
+#include "sampler/sampler.h"
+
+#include <math.h>
+#include <string.h>
+
+static g4_sampler_params plain(void) {
+    g4_sampler_params p = g4_sampler_default_params();
+    p.temperature = 1.0f;
+    p.top_k = 0;
+    p.top_p = 1.0f;
+    p.min_p = 0.0f;
+    return p;
+}
+
+static g4_sampler *mk(const g4_sampler_params *p, int V) {
+    g4_sampler *s = NULL;
+    g4_error err;
+    CHECK(g4_sampler_new(&s, p, V, &err) == G4_OK, "sampler_new");
+    return s;
+}
+
+/* logits = log(prob) */
+static void logits_of(const double *prob, int n, float *out) {
+    for (int i = 0; i < n; i++) out[i] = prob[i] > 0 ? (float)log(prob[i]) : -INFINITY;
+}
+
+/* after one draw, the candidate set equals ids[] with probabilities want[] (within 1e-5) */
+static void expect_cands(g4_sampler *s, const float *logits, const int *ids, const double *want, int n, const char *what) {
+    g4_sampler_sample(s, logits);
+    const int *ci;
+    const float *cp;
+    int m = g4_sampler_last_candidates(s, &ci, &cp);
+    CHECK(m == n, "%s: %d candidates, expected %d", what, m, n);
+    for (int i = 0; i < n && i < m; i++) {
+        CHECK(ci[i] == ids[i], "%s: candidate %d is %d, expected %d", what, i, ci[i], ids[i]);
+        CHECK(fabs(cp[i] - want[i]) < 1e-5, "%s: p[%d] = %g, expected %g", what, i, cp[i], want[i]);
+    }
+}
+
+int main(void) {
+    enum { V = 6 };
+    const double prob[V] = {0.05, 0.5, 0.1, 0.3, 0.05, 0.0};
+    float lg[V];
+    logits_of(prob, V, lg);
+
+    /* greedy */
+    g4_sampler_params p = plain();
+    p.temperature = 0;
+    g4_sampler *s = mk(&p, V);
+    CHECK(g4_sampler_sample(s, lg) == 1, "greedy picks the argmax");
+    float tie[V] = {1, 3, 3, 2, 0, 0};
+    CHECK(g4_sampler_sample(s, tie) == 1, "greedy tie goes to the lower id");
+    g4_sampler_free(s);
+
+    /* no filter: the full distribution, sorted, token 5 (prob 0, logit -inf) excluded */
+    p = plain();
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1, 3, 2, 0, 4}, (double[]){0.5, 0.3, 0.1, 0.05, 0.05}, 5, "no filter");
+    g4_sampler_free(s);
+
+    /* top-k 2 */
+    p = plain();
+    p.top_k = 2;
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1, 3}, (double[]){0.5 / 0.8, 0.3 / 0.8}, 2, "top-k 2");
+    g4_sampler_free(s);
+
+    /* top-p 0.85: 0.5 + 0.3 = 0.8 < 0.85, + 0.1 reaches it: three tokens */
+    p = plain();
+    p.top_p = 0.85f;
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1, 3, 2}, (double[]){0.5 / 0.9, 0.3 / 0.9, 0.1 / 0.9}, 3, "top-p 0.85");
+    g4_sampler_free(s);
+    p.top_p = 0.3f; /* the first token alone reaches it */
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1}, (double[]){1.0}, 1, "top-p 0.3");
+    g4_sampler_free(s);
+
+    /* min-p 0.25: keep p >= 0.125 */
+    p = plain();
+    p.min_p = 0.25f;
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1, 3}, (double[]){0.5 / 0.8, 0.3 / 0.8}, 2, "min-p 0.25");
+    g4_sampler_free(s);
+
+    /* temperature 0.5 after top-k 2: p^2 renormalised */
+    p = plain();
+    p.top_k = 2;
+    p.temperature = 0.5f;
+    s = mk(&p, V);
+    expect_cands(s, lg, (int[]){1, 3}, (double[]){0.25 / 0.34, 0.09 / 0.34}, 2, "temperature 0.5");
+    g4_sampler_free(s);
+
+    /* penalties: logits {4, -2, 1, 0}, history 0 0 0 1 */
+    {
+        float pl[4] = {4, -2, 1, 0};
+        p = plain();
+        p.repeat_penalty = 2.0f;
+        p.frequency_penalty = 0.5f;
+        p.presence_penalty = 1.0f;
+        p.penalty_last_n = 8;
+        s = mk(&p, 4);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 1);
+        /* token 0: 4/2 - 3*0.5 - 1 = -0.5; token 1: -2*2 - 0.5 - 1 = -5.5; 2: 1; 3: 0 */
+        double e[4] = {exp(-0.5), exp(-5.5), exp(1), exp(0)}, z = e[0] + e[1] + e[2] + e[3];
+        expect_cands(s, pl, (int[]){2, 3, 0, 1}, (double[]){e[2] / z, e[3] / z, e[0] / z, e[1] / z}, 4, "penalties");
+        /* a window of 2 keeps only the last two tokens (0, 1): token 0 counted once */
+        p.penalty_last_n = 2;
+        g4_sampler_set_params(s, &p);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 0);
+        g4_sampler_accept(s, 1);
+        double f[4] = {exp(4.0 / 2 - 0.5 - 1), exp(-2 * 2 - 0.5 - 1), exp(1), exp(0)}, zf = f[0] + f[1] + f[2] + f[3];
+        expect_cands(s, pl, (int[]){2, 0, 3, 1}, (double[]){f[2] / zf, f[0] / zf, f[3] / zf, f[1] / zf}, 4, "penalty window");
+        g4_sampler_reset(s);
+        double g[4] = {exp(4), exp(-2), exp(1), exp(0)}, zg = g[0] + g[1] + g[2] + g[3];
+        expect_cands(s, pl, (int[]){0, 2, 3, 1}, (double[]){g[0] / zg, g[2] / zg, g[3] / zg, g[1] / zg}, 4, "reset");
+        g4_sampler_free(s);
+    }
+
+    /* seeds: same seed, same tokens; another seed, other tokens */
+    {
+        enum { N = 64, W = 1000 };
+        static float flat[W];
+        for (int i = 0; i < W; i++) flat[i] = t_randf();
+        p = g4_sampler_default_params();
+        p.top_k = 0;
+        p.top_p = 1.0f;
+        p.seed = 1234;
+        g4_sampler *a = mk(&p, W), *b = mk(&p, W);
+        p.seed = 99;
+        g4_sampler *c = mk(&p, W);
+        int same = 1, diff = 0;
+        for (int i = 0; i < N; i++) {
+            int x = g4_sampler_sample(a, flat), y = g4_sampler_sample(b, flat), z = g4_sampler_sample(c, flat);
+            same &= x == y;
+            diff += x != z;
+        }
+        CHECK(same, "same seed gives the same tokens");
+        CHECK(diff > N / 2, "another seed gives other tokens (%d of %d differ)", diff, N);
+        g4_sampler_free(a);
+        g4_sampler_free(b);
+        g4_sampler_free(c);
+    }
+
+    /* draws follow the distribution */
+    {
+        const double pr[3] = {0.5, 0.3, 0.2};
+        float l3[3];
+        logits_of(pr, 3, l3);
+        p = plain();
+        p.seed = 7;
+        s = mk(&p, 3);
+        int cnt[3] = {0};
+        const int n = 200000;
+        for (int i = 0; i < n; i++) cnt[g4_sampler_sample(s, l3)]++;
+        for (int i = 0; i < 3; i++)
+            CHECK(fabs((double)cnt[i] / n - pr[i]) < 0.006, "token %d drawn %.4f of the time, expected %.2f", i,
+                  (double)cnt[i] / n, pr[i]);
+        g4_sampler_free(s);
+    }
+
+    /* NaN and all -inf logits do not crash and give a valid token */
+    {
+        float bad[4] = {NAN, -INFINITY, 2.0f, NAN};
+        p = g4_sampler_default_params();
+        s = mk(&p, 4);
+        CHECK(g4_sampler_sample(s, bad) == 2, "NaN logits are never picked");
+        float none[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};
+        int t = g4_sampler_sample(s, none);
+        CHECK(t >= 0 && t < 4, "all -inf gives a valid token");
+        g4_sampler_free(s);
+    }
+    return t_done();
+}
