@@ -92,6 +92,12 @@ static g4_status get_mat(const gguf_file *f, const char *name, int required, int
         shape_str(b, sizeof b, want, ne2 ? 3 : 2);
         return g4_fail(err, G4_ERR_FORMAT, "tensor '%s' has shape %s, expected %s", name, a, b);
     }
+    const g4_type_traits *tr = g4_type_traits_get(t->type);
+    if (!tr || !tr->dot_f32 || !tr->to_float)
+        return g4_fail(err, G4_ERR_UNSUPPORTED, "tensor '%s' has type %s, which g4 cannot use as a weight matrix", name,
+                       g4_type_name(t->type) ? g4_type_name(t->type) : "?");
+    if ((uintptr_t)t->data % 4)
+        return g4_fail(err, G4_ERR_FORMAT, "tensor '%s' data is not 4-byte aligned (general.alignment too small)", name);
     w->t = t;
     w->type = t->type;
     w->ne0 = t->ne[0];
@@ -124,6 +130,11 @@ static g4_status get_vec(g4_model *m, const char *name, int required, int64_t n,
         return G4_OK;
     }
     const g4_type_traits *tr = g4_type_traits_get(t->type);
+    if (!tr || !tr->to_float)
+        return g4_fail(err, G4_ERR_UNSUPPORTED, "tensor '%s' has type %s, which g4 cannot read", name,
+                       g4_type_name(t->type) ? g4_type_name(t->type) : "?");
+    if ((uintptr_t)t->data % 4)
+        return g4_fail(err, G4_ERR_FORMAT, "tensor '%s' data is not 4-byte aligned (general.alignment too small)", name);
     float *buf = malloc((size_t)n * sizeof *buf);
     float **owned = realloc(m->owned, (size_t)(m->n_owned + 1) * sizeof *owned);
     if (!buf || !owned) {

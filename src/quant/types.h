@@ -55,7 +55,7 @@ typedef struct g4_type_traits {
     g4_to_float_fn to_float;
     g4_from_float_fn from_float; /* may be NULL */
     g4_dot_f32_fn dot_f32;       /* may be NULL for types that are not weights (Q8_K, I32...) */
-    int vec_dot_type;            /* activation encoding for dot_q */
+    int vec_dot_type;            /* activation encoding for dot_q (-1 if dot_q is NULL) */
     g4_dot_q_fn dot_q;           /* may be NULL */
 } g4_type_traits;
 
