@@ -95,6 +95,12 @@ uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv);
 int g4_ctx_n_past(const g4_ctx *c);
 /* Forget everything (n_past = 0). */
 void g4_ctx_reset(g4_ctx *c);
+/* The tokens in the cache (g4_ctx_n_past of them). */
+const int32_t *g4_ctx_tokens(const g4_ctx *c);
+/* Keep only the first n tokens, so a new continuation can reuse the cached prefix. Fails with
+ * G4_ERR_CONTEXT when the sliding-window caches no longer hold what position n needs (then reset and
+ * evaluate again); the context is unchanged then. */
+g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err);
 
 /* Runs n tokens at positions n_past .. n_past+n-1 as one batch (prefill) and appends them to the
  * cache. If `logits` is not NULL it receives n_vocab floats per position: for every position when

@@ -189,6 +189,39 @@ static void test_consistency(const char *path) {
     d = max_rel_diff(a, b, sz);
     CHECK(d < 0.5f, "%s: default mode differs from exact by %g", path, d);
 
+    /* going back: truncate to 90 and continue with other tokens = a fresh run of the same tokens */
+    {
+        g4_ctx_params q = g4_ctx_default_params();
+        q.n_ctx = N;
+        q.kv_type = G4_KV_F32;
+        q.exact = 1;
+        g4_ctx *c1;
+        int32_t alt[N];
+        memcpy(alt, tok, sizeof alt);
+        for (int i = 90; i < N; i++) alt[i] = (tok[i] + 1) % in.n_vocab;
+        CHECK(g4_ctx_new(&c1, m, &q, &err) == G4_OK, "ctx");
+        CHECK(g4_eval(c1, tok, N, NULL, 0, &err) == G4_OK, "eval");
+        CHECK(g4_ctx_truncate(c1, 90, &err) == G4_OK && g4_ctx_n_past(c1) == 90, "truncate to 90: %s", err.msg);
+        CHECK(memcmp(g4_ctx_tokens(c1), tok, 90 * sizeof *tok) == 0, "cached tokens kept");
+        CHECK(g4_eval(c1, alt + 90, N - 90, b + (size_t)90 * in.n_vocab, 1, &err) == G4_OK, "continue");
+        const int whole1[] = {N, 0};
+        CHECK(run_chunks(m, alt, N, whole1, G4_KV_F32, 1, a), "fresh run");
+        d = max_rel_diff(a + (size_t)90 * in.n_vocab, b + (size_t)90 * in.n_vocab, (size_t)(N - 90) * in.n_vocab);
+        CHECK(d < 2e-5f, "%s: continuing after truncate differs from a fresh run by %g", path, d);
+        CHECK(g4_ctx_truncate(c1, N + 1, &err) == G4_ERR_ARG, "truncate past the end");
+        g4_ctx_free(c1);
+        /* far back: the sliding rings no longer hold the window */
+        q.n_ctx = 2000;
+        int32_t *many = malloc(2000 * sizeof *many);
+        for (int i = 0; i < 2000; i++) many[i] = (int32_t)(t_rand64() % (unsigned)in.n_vocab);
+        CHECK(g4_ctx_new(&c1, m, &q, &err) == G4_OK, "ctx");
+        CHECK(g4_eval(c1, many, 2000, NULL, 0, &err) == G4_OK, "eval 2000");
+        CHECK(g4_ctx_truncate(c1, 100, &err) == G4_ERR_CONTEXT && g4_ctx_n_past(c1) == 2000, "far truncate refused: %s", err.msg);
+        CHECK(g4_ctx_truncate(c1, 0, &err) == G4_OK, "truncate to 0 always works");
+        g4_ctx_free(c1);
+        free(many);
+    }
+
     /* context limits: nothing is evaluated when the tokens do not fit */
     g4_ctx_params p = g4_ctx_default_params();
     p.n_ctx = 8;

@@ -7,32 +7,32 @@
 
 static size_t elem_size(g4_kv_type t) { return t == G4_KV_F16 ? 2 : 4; }
 
-int g4_kv_cells(const g4_model *m, int l, int n_ctx, int n_batch) {
+int g4_kv_cells(const g4_model *m, int l, int n_ctx, int n_extra) {
     const g4_layer *ly = &m->layers[l];
     if (ly->kv_src != l) return 0;
     if (!ly->is_swa) return n_ctx;
-    int ring = m->sliding_window - 1 + n_batch;
+    int ring = m->sliding_window - 1 + n_extra;
     return ring < n_ctx ? ring : n_ctx;
 }
 
-uint64_t g4_kv_size(const g4_model *m, int n_ctx, int n_batch, g4_kv_type type) {
+uint64_t g4_kv_size(const g4_model *m, int n_ctx, int n_extra, g4_kv_type type) {
     uint64_t total = 0;
     for (int l = 0; l < m->n_layer; l++) {
         const g4_layer *ly = &m->layers[l];
-        total += 2ull * (uint64_t)g4_kv_cells(m, l, n_ctx, n_batch) * (uint64_t)ly->n_head_kv *
+        total += 2ull * (uint64_t)g4_kv_cells(m, l, n_ctx, n_extra) * (uint64_t)ly->n_head_kv *
                  (uint64_t)ly->head_dim * elem_size(type);
     }
     return total;
 }
 
-g4_status g4_kv_init(g4_kv *kv, const g4_model *m, int n_ctx, int n_batch, g4_kv_type type, g4_error *err) {
+g4_status g4_kv_init(g4_kv *kv, const g4_model *m, int n_ctx, int n_extra, g4_kv_type type, g4_error *err) {
     memset(kv, 0, sizeof *kv);
     kv->n_layer = m->n_layer;
     kv->layers = calloc((size_t)m->n_layer, sizeof *kv->layers);
     if (!kv->layers) return g4_fail(err, G4_ERR_NOMEM, "out of memory allocating the KV cache");
     for (int l = 0; l < m->n_layer; l++) {
         g4_kv_layer *c = &kv->layers[l];
-        c->n_cells = g4_kv_cells(m, l, n_ctx, n_batch);
+        c->n_cells = g4_kv_cells(m, l, n_ctx, n_extra);
         c->n_head_kv = m->layers[l].n_head_kv;
         c->head_dim = m->layers[l].head_dim;
         c->type = type;

@@ -1,6 +1,7 @@
 /* KV cache: one K and one V buffer per layer that owns a cache. Full-attention layers hold every
- * position up to n_ctx; sliding layers hold a ring of (window - 1 + n_batch) cells, the most a batch of
- * n_batch queries can look at, so their memory does not grow with the context. Layers that share
+ * position up to n_ctx; sliding layers hold a ring of (window - 1 + n_extra) cells, so their memory does
+ * not grow with the context: a batch of up to n_batch queries needs window - 1 + n_batch cells, and the
+ * caller adds a margin that lets it go back a few tokens (g4_ctx_truncate). Layers that share
  * another layer's KV own nothing. Element type f32 or f16; layout [cell][kv head][head_dim]. */
 #ifndef G4_KV_H
 #define G4_KV_H
@@ -23,11 +24,11 @@ typedef struct g4_kv {
     uint64_t bytes;
 } g4_kv;
 
-/* cells a layer's cache needs for n_ctx tokens processed in batches of n_batch */
-int g4_kv_cells(const struct g4_model *m, int layer, int n_ctx, int n_batch);
-uint64_t g4_kv_size(const struct g4_model *m, int n_ctx, int n_batch, g4_kv_type type);
+/* cells a layer's cache holds for n_ctx tokens (n_extra: ring cells beyond the window, >= the batch) */
+int g4_kv_cells(const struct g4_model *m, int layer, int n_ctx, int n_extra);
+uint64_t g4_kv_size(const struct g4_model *m, int n_ctx, int n_extra, g4_kv_type type);
 
-g4_status g4_kv_init(g4_kv *kv, const struct g4_model *m, int n_ctx, int n_batch, g4_kv_type type, g4_error *err);
+g4_status g4_kv_init(g4_kv *kv, const struct g4_model *m, int n_ctx, int n_extra, g4_kv_type type, g4_error *err);
 void g4_kv_free(g4_kv *kv);
 
 /* store the K and V rows ([n_head_kv * head_dim] each) of position pos */

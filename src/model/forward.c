@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define G4_BATCH 32 /* tokens per forward batch (prefill is cut into batches of this size) */
+#define G4_BATCH 32     /* tokens per forward batch (prefill is cut into batches of this size) */
+#define G4_ROLLBACK 256 /* extra cells in sliding-layer rings: how far g4_ctx_truncate can go back */
 
 struct g4_ctx {
     g4_model *m;
@@ -19,6 +20,7 @@ struct g4_ctx {
     g4_kv kv;
     int n_past;
     int n_batch;
+    int32_t *tokens; /* the n_past tokens in the cache */
     /* scratch, sized for n_batch tokens */
     float *x;      /* [T][D] residual stream */
     float *xn;     /* [T][D] normed input of a block */
@@ -41,14 +43,33 @@ g4_ctx_params g4_ctx_default_params(void) {
     return p;
 }
 
-uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) { return g4_kv_size(m, n_ctx, G4_BATCH, kv); }
+uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) {
+    return g4_kv_size(m, n_ctx, G4_BATCH + G4_ROLLBACK, kv);
+}
 uint64_t g4_ctx_kv_bytes(const g4_ctx *c) { return c->kv.bytes; }
 int g4_ctx_n_past(const g4_ctx *c) { return c->n_past; }
 void g4_ctx_reset(g4_ctx *c) { c->n_past = 0; }
+const int32_t *g4_ctx_tokens(const g4_ctx *c) { return c->tokens; }
+
+/* Going back to n tokens works while every sliding ring still holds the window before position n. */
+g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err) {
+    if (n < 0 || n > c->n_past) return g4_fail(err, G4_ERR_ARG, "cannot truncate %d tokens to %d", c->n_past, n);
+    const g4_model *m = c->m;
+    int need = n - m->sliding_window + 1; /* oldest position a query at n can see on a sliding layer */
+    if (need < 0) need = 0;
+    for (int l = 0; l < m->n_layer; l++) {
+        const g4_kv_layer *k = &c->kv.layers[l];
+        if (k->n_cells && m->layers[l].is_swa && n > 0 && need < c->n_past - k->n_cells)
+            return g4_fail(err, G4_ERR_CONTEXT, "the cache no longer holds the window before token %d", n);
+    }
+    c->n_past = n;
+    return G4_OK;
+}
 
 void g4_ctx_free(g4_ctx *c) {
     if (!c) return;
     g4_kv_free(&c->kv);
+    free(c->tokens);
     float *bufs[] = {c->x, c->xn, c->t1, c->t2, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->scores,
                      c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
@@ -71,8 +92,14 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     c->m = m;
     c->p = *p;
     c->n_batch = G4_BATCH;
-    g4_status s = g4_kv_init(&c->kv, m, p->n_ctx, c->n_batch, p->kv_type, err);
+    c->tokens = malloc((size_t)p->n_ctx * sizeof *c->tokens);
+    if (!c->tokens) {
+        free(c);
+        return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    }
+    g4_status s = g4_kv_init(&c->kv, m, p->n_ctx, c->n_batch + G4_ROLLBACK, p->kv_type, err);
     if (s) {
+        free(c->tokens);
         free(c);
         return s;
     }
@@ -372,6 +399,7 @@ g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int al
         float *out = NULL;
         if (logits && all_logits) out = logits + (size_t)i * m->n_vocab;
         else if (logits && last) out = logits;
+        memcpy(c->tokens + c->n_past, tokens + i, (size_t)T * sizeof *tokens);
         forward_batch(c, tokens + i, T, out, all_logits);
     }
     return G4_OK;
