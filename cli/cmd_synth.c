@@ -24,6 +24,8 @@ static const char *usage =
     "                full: the real dimensions (262144 vocab; E2B q4_0 is about 3 GB)\n"
     "  --type T      weight type of the matrices (default f32); norms, 1-D tensors, the MoE router and\n"
     "                per_layer_model_proj stay f32; rows that do not fit a block fall back to f16\n"
+    "                (k-quants: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, as llama-quantize); q4_1,\n"
+    "                q5_0, q5_1, q4_k, q5_k, q6_k also work\n"
     "  --seed N      random seed (default 42); the output is a function of variant, scale, type, seed\n"
     "  --out FILE    output path (written to FILE.tmp, then renamed)\n"
     "  --quiet       no progress on stderr\n"
@@ -112,7 +114,7 @@ int g4_cmd_synth(int argc, char **argv) {
     g4_status st = g4_synth_ex(&p, &n_tensors, &bytes, &err);
     if (st != G4_OK) {
         if (ps.shown) fputc('\n', stderr);
-        fprintf(stderr, "g4 synth: %s\n", err.msg[0] ? err.msg : g4_status_str(st));
+        fprintf(stderr, "g4: %s\n", err.msg[0] ? err.msg : g4_status_str(st));
         return 1;
     }
     char hb[32];

@@ -127,6 +127,8 @@ g4_status gguf_w_arr_str(gguf_writer *w, const char *key, const char *const *str
  * multiple of the type's block size, type known to g4_type_row_bytes; unique names. */
 g4_status gguf_w_tensor(gguf_writer *w, const char *name, int type, int n_dims, const int64_t *ne);
 
+/* G4_OK, or the first error of a setter (with its message): what gguf_writer_write would report. */
+g4_status gguf_writer_status(const gguf_writer *w, g4_error *err);
 /* Number of tensors declared, and the exact size in bytes the file will have (after all setters). */
 uint64_t gguf_writer_n_tensors(const gguf_writer *w);
 uint64_t gguf_writer_file_size(const gguf_writer *w);
