@@ -130,6 +130,8 @@ static float max_rel_diff(const float *a, const float *b, size_t n) {
     return mx > 0 ? d / mx : d;
 }
 
+static int g_threads; /* 0: all CPUs */
+
 /* logits of every position, feeding the tokens in chunks of the given sizes (0-terminated, repeated) */
 static int run_chunks(g4_model *m, const int32_t *tok, int n, const int *chunks, g4_kv_type kv, int exact,
                       float *out) {
@@ -137,6 +139,7 @@ static int run_chunks(g4_model *m, const int32_t *tok, int n, const int *chunks,
     p.n_ctx = n;
     p.kv_type = kv;
     p.exact = exact;
+    p.n_threads = g_threads;
     g4_ctx *c;
     g4_error err;
     if (g4_ctx_new(&c, m, &p, &err)) return 0;
@@ -182,6 +185,14 @@ static void test_consistency(const char *path) {
     CHECK(run_chunks(m, tok, N, odd, G4_KV_F32, 1, b), "%s: chunked run", path);
     d = max_rel_diff(a, b, sz);
     CHECK(d < 2e-5f, "%s: chunks 7,50,3,31 differ from batch by %g", path, d);
+    /* threads split rows and heads, never a sum: any thread count gives the same bits */
+    g_threads = 1;
+    CHECK(run_chunks(m, tok, N, odd, G4_KV_F32, 0, a), "%s: 1 thread", path);
+    g_threads = 3;
+    CHECK(run_chunks(m, tok, N, odd, G4_KV_F32, 0, b), "%s: 3 threads", path);
+    g_threads = 0;
+    CHECK(memcmp(a, b, sz * sizeof *a) == 0, "%s: 1 and 3 threads give different logits", path);
+    CHECK(run_chunks(m, tok, N, whole, G4_KV_F32, 1, a), "%s: batch run", path);
     CHECK(run_chunks(m, tok, N, odd, G4_KV_F16, 1, b), "%s: f16 cache run", path);
     d = max_rel_diff(a, b, sz);
     CHECK(d > 0 && d < 0.05f, "%s: f16 KV cache differs from f32 by %g", path, d);

@@ -5,6 +5,7 @@
 #include "kv/kv.h"
 #include "model/model.h"
 #include "quant/types.h"
+#include "util/pool.h"
 #include "util/util.h"
 
 #include <math.h>
@@ -29,7 +30,8 @@ struct g4_ctx {
     float *k, *v;  /* [T][nkv_max*hd_max] */
     float *att;    /* [T][H*hd_max] attention output */
     float *ffa, *ffb; /* [T][ff_max] */
-    float *scores; /* [n_ctx] */
+    float *scores; /* [n_threads][n_ctx] */
+    g4_pool *pool;
     float *ple;    /* [T][L*P] per-layer inputs */
     float *plet;   /* [T][L*P] */
     float *moe_in, *moe_acc, *moe_g, *moe_y; /* MoE per-token buffers */
@@ -69,6 +71,7 @@ g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err) {
 void g4_ctx_free(g4_ctx *c) {
     if (!c) return;
     g4_kv_free(&c->kv);
+    g4_pool_free(c->pool);
     free(c->tokens);
     float *bufs[] = {c->x, c->xn, c->t1, c->t2, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->scores,
                      c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
@@ -123,7 +126,11 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     c->att = falloc(T * H * hd, &ok);
     c->ffa = falloc(T * ff, &ok);
     c->ffb = falloc(T * ff, &ok);
-    c->scores = falloc((size_t)p->n_ctx, &ok);
+    if (g4_pool_new(&c->pool, p->n_threads, err)) {
+        g4_ctx_free(c);
+        return err ? err->code : G4_ERR_NOMEM;
+    }
+    c->scores = falloc((size_t)p->n_ctx * (size_t)g4_pool_size(c->pool), &ok);
     c->ple = falloc(T * LP, &ok);
     c->plet = falloc(T * LP, &ok);
     c->moe_in = falloc(D, &ok);
@@ -146,27 +153,46 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     return G4_OK;
 }
 
-/* ---- matrix multiplication: Y[t][r] = W[r] · X[t] for t < T ---- */
+/* ---- matrix multiplication: Y[t][r] = W[r] · X[t] for t < T, rows split across the threads ---- */
+
+typedef struct mm_task {
+    const g4_weight *w;
+    const g4_type_traits *tr;
+    const float *X;      /* exact path: float activations */
+    const uint8_t *qa;   /* fast path: encoded activations, ab bytes per row */
+    size_t ab, ldx, ldy;
+    int T;
+    float *Y;
+} mm_task;
+
+static void mm_rows(void *arg, int ith, int nth) {
+    const mm_task *k = arg;
+    const g4_weight *w = k->w;
+    const int64_t n = w->ne0, r0 = w->ne1 * ith / nth, r1 = w->ne1 * (ith + 1) / nth;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        if (k->qa)
+            for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_q(row, k->qa + (size_t)t * k->ab, n);
+        else
+            for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_f32(row, k->X + (size_t)t * k->ldx, n);
+    }
+}
 
 static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t ldx, float *Y, size_t ldy) {
     const g4_type_traits *tr = g4_type_traits_get(w->type);
     const int64_t n = w->ne0;
     const g4_type_traits *at = NULL;
+    mm_task k = {.w = w, .tr = tr, .X = X, .ldx = ldx, .ldy = ldy, .T = T, .Y = Y};
     if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
         g4_type_row_bytes(tr->vec_dot_type, n) <= c->qact_row) {
-        size_t ab = g4_type_row_bytes(tr->vec_dot_type, n);
+        k.ab = g4_type_row_bytes(tr->vec_dot_type, n);
         uint8_t *qa = c->qact;
-        for (int t = 0; t < T; t++) at->from_float(X + (size_t)t * ldx, qa + (size_t)t * ab, n);
-        for (int64_t r = 0; r < w->ne1; r++) {
-            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            for (int t = 0; t < T; t++) Y[(size_t)t * ldy + (size_t)r] = tr->dot_q(row, qa + (size_t)t * ab, n);
-        }
-        return;
+        for (int t = 0; t < T; t++) at->from_float(X + (size_t)t * ldx, qa + (size_t)t * k.ab, n);
+        k.qa = qa;
     }
-    for (int64_t r = 0; r < w->ne1; r++) {
-        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-        for (int t = 0; t < T; t++) Y[(size_t)t * ldy + (size_t)r] = tr->dot_f32(row, X + (size_t)t * ldx, n);
-    }
+    /* small products are not worth waking the workers */
+    if ((uint64_t)w->ne1 * (uint64_t)n * (uint64_t)T < 32768) mm_rows(&k, 0, 1);
+    else g4_pool_run(c->pool, mm_rows, &k);
 }
 
 /* ---- stages ---- */
@@ -204,6 +230,37 @@ static void per_layer_inputs(g4_ctx *c, const int32_t *tok, int T) {
     }
 }
 
+typedef struct att_task {
+    g4_ctx *c;
+    const g4_layer *ly;
+    const g4_kv_layer *cache;
+    int T;
+} att_task;
+
+/* softmax(q·K) V for each (token, head) pair of this thread's share; scale 1.0, causal, window on
+ * sliding layers */
+static void attend(void *arg, int ith, int nth) {
+    const att_task *k = arg;
+    g4_ctx *c = k->c;
+    const g4_model *m = c->m;
+    const g4_layer *ly = k->ly;
+    const int H = m->n_head, hd = ly->head_dim, group = H / ly->n_head_kv;
+    const size_t qw = (size_t)H * hd;
+    float *scores = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
+    const int np = k->T * H, i0 = np * ith / nth, i1 = np * (ith + 1) / nth;
+    for (int i = i0; i < i1; i++) {
+        const int t = i / H, h = i % H, pos = c->n_past + t;
+        const int j0 = ly->is_swa && pos - m->sliding_window + 1 > 0 ? pos - m->sliding_window + 1 : 0;
+        const int n = pos - j0 + 1, g = h / group;
+        const float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
+        float *o = c->att + (size_t)t * qw + (size_t)h * hd;
+        for (int j = 0; j < n; j++) scores[j] = g4_kv_dot_k(k->cache, j0 + j, g, qh);
+        g4_softmax(scores, n);
+        memset(o, 0, (size_t)hd * sizeof *o);
+        for (int j = 0; j < n; j++) g4_kv_axpy_v(k->cache, j0 + j, g, scores[j], o);
+    }
+}
+
 static void attention(g4_ctx *c, int l, int T) {
     const g4_model *m = c->m;
     const g4_layer *ly = &m->layers[l];
@@ -234,22 +291,8 @@ static void attention(g4_ctx *c, int l, int T) {
             g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
         }
     }
-    /* scores with scale 1.0, causal, window on sliding layers */
-    const int group = H / nkv;
-    for (int t = 0; t < T; t++) {
-        const int pos = p0 + t;
-        const int j0 = ly->is_swa && pos - m->sliding_window + 1 > 0 ? pos - m->sliding_window + 1 : 0;
-        const int n = pos - j0 + 1;
-        for (int h = 0; h < H; h++) {
-            const float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
-            float *o = c->att + (size_t)t * qw + (size_t)h * hd;
-            const int g = h / group;
-            for (int j = 0; j < n; j++) c->scores[j] = g4_kv_dot_k(cache, j0 + j, g, qh);
-            g4_softmax(c->scores, n);
-            memset(o, 0, (size_t)hd * sizeof *o);
-            for (int j = 0; j < n; j++) g4_kv_axpy_v(cache, j0 + j, g, c->scores[j], o);
-        }
-    }
+    att_task k = {c, ly, cache, T};
+    g4_pool_run(c->pool, attend, &k);
     matmul(c, &ly->wo, c->att, T, qw, c->t1, (size_t)D);
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * D, *a = c->t1 + (size_t)t * D;
