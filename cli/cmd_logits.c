@@ -22,6 +22,7 @@ static const char *usage =
     "  --incremental    feed the tokens one decode step at a time instead of as one prompt\n"
     "  --kv TYPE        KV cache type (default f32)\n"
     "  --ctx N          context length (default: the number of tokens)\n"
+    "  --threads N      worker threads (default: one per CPU)\n"
     "  --top K          instead of every logit, print the K most likely next tokens of each\n"
     "                   printed position: id, logit, probability and the token's text\n";
 
@@ -109,7 +110,7 @@ static int write_f32_le(FILE *f, const float *x, size_t n) {
 int g4_cmd_logits(int argc, char **argv) {
     const char *model_path = NULL, *tokens = NULL, *out_path = NULL;
     int all = 0, exact = 0, incremental = 0;
-    long top = 0;
+    long top = 0, threads = 0;
     long n_ctx = 0;
     g4_kv_type kv = G4_KV_F32;
     for (int i = 1; i < argc; i++) {
@@ -129,6 +130,8 @@ int g4_cmd_logits(int argc, char **argv) {
             else cli_die_usage(usage, "unknown KV type '%s' (f32 or f16)", t);
         } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 1 << 24, &n_ctx)) cli_die_usage(usage, "bad --ctx '%s'", argv[i]);
+        } else if (!strcmp(a, "--threads") && i + 1 < argc) {
+            if (!cli_parse_int(argv[++i], 1, 256, &threads)) cli_die_usage(usage, "bad --threads '%s'", argv[i]);
         } else if (!strcmp(a, "--top") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 1000, &top)) cli_die_usage(usage, "bad --top '%s'", argv[i]);
         } else if (a[0] == '-') cli_die_usage(usage, "unknown or incomplete option '%s'", a);
@@ -160,6 +163,7 @@ int g4_cmd_logits(int argc, char **argv) {
     p.n_ctx = n_ctx ? (int)n_ctx : n;
     p.kv_type = kv;
     p.exact = exact;
+    p.n_threads = (int)threads;
     g4_ctx *c;
     int rc = 1;
     float *logits = NULL;
