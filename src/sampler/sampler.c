@@ -1,4 +1,5 @@
 #include "sampler/sampler.h"
+#include "model/model.h"
 #include "util/util.h"
 
 #include <math.h>
@@ -23,6 +24,18 @@ struct g4_sampler {
 g4_sampler_params g4_sampler_default_params(void) {
     g4_sampler_params p = {.temperature = 1.0f, .top_k = 64, .top_p = 0.95f, .min_p = 0.0f, .repeat_penalty = 1.0f,
                            .presence_penalty = 0.0f, .frequency_penalty = 0.0f, .penalty_last_n = 64, .seed = 0};
+    return p;
+}
+
+g4_sampler_params g4_sampler_model_params(const g4_model *m) {
+    g4_sampler_params p = g4_sampler_default_params();
+    float t = p.temperature, tp = p.top_p, mp = p.min_p;
+    uint32_t k = (uint32_t)p.top_k;
+    /* absent keys leave the values alone; keys of a wrong type or out of range are ignored */
+    if (gguf_get_f32(m->gf, "general.sampling.temp", 0, &t, NULL) == G4_OK && t >= 0 && t <= 100) p.temperature = t;
+    if (gguf_get_f32(m->gf, "general.sampling.top_p", 0, &tp, NULL) == G4_OK && tp > 0 && tp <= 1) p.top_p = tp;
+    if (gguf_get_f32(m->gf, "general.sampling.min_p", 0, &mp, NULL) == G4_OK && mp >= 0 && mp <= 1) p.min_p = mp;
+    if (gguf_get_u32(m->gf, "general.sampling.top_k", 0, &k, NULL) == G4_OK && k <= 1000000) p.top_k = (int)k;
     return p;
 }
 

@@ -21,6 +21,8 @@ typedef struct g4_sampler_params {
 
 /* Gemma 4's model-card defaults: temperature 1.0, top-k 64, top-p 0.95, no min-p, no penalties */
 g4_sampler_params g4_sampler_default_params(void);
+/* The defaults a model's file asks for (general.sampling.temp / top_k / top_p / min_p), else the above. */
+g4_sampler_params g4_sampler_model_params(const g4_model *m);
 
 typedef struct g4_sampler g4_sampler;
 

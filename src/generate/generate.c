@@ -1,0 +1,157 @@
+#include "generate/generate.h"
+#include "util/util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *g4_stop_reason_str(g4_stop_reason r) {
+    switch (r) {
+    case G4_STOP_NONE: return "none";
+    case G4_STOP_EOG: return "end of turn";
+    case G4_STOP_MAX: return "token limit";
+    case G4_STOP_STRING: return "stop string";
+    case G4_STOP_CALLER: return "interrupted";
+    case G4_STOP_CONTEXT: return "context full";
+    }
+    return "?";
+}
+
+/* Text waiting to be sent: held back while its end could be the start of a stop string. */
+typedef struct pending {
+    char *buf;
+    size_t len, cap;
+} pending;
+
+static int pend_add(pending *p, const char *s, size_t n) {
+    if (p->len + n + 1 > p->cap) {
+        size_t cap = (p->len + n + 1) * 2;
+        char *b = realloc(p->buf, cap);
+        if (!b) return 0;
+        p->buf = b;
+        p->cap = cap;
+    }
+    memcpy(p->buf + p->len, s, n);
+    p->len += n;
+    p->buf[p->len] = 0;
+    return 1;
+}
+
+/* length of the longest suffix of buf[0..n) that is a proper prefix of a stop string */
+static size_t held_suffix(const char *buf, size_t n, const char *const *stop, int n_stop) {
+    size_t best = 0;
+    for (int i = 0; i < n_stop; i++) {
+        size_t sl = strlen(stop[i]);
+        for (size_t k = sl > n ? n : sl - 1; k > best; k--)
+            if (memcmp(buf + n - k, stop[i], k) == 0) {
+                best = k;
+                break;
+            }
+    }
+    return best;
+}
+
+/* do not split a UTF-8 character when holding back part of the text */
+static size_t utf8_start(const char *buf, size_t at) {
+    while (at > 0 && ((unsigned char)buf[at] & 0xC0) == 0x80) at--;
+    return at;
+}
+
+g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t *prompt, int n_prompt,
+                      const g4_gen_params *gp, g4_gen_text_fn on_text, void *user, g4_gen_stats *st,
+                      g4_error *err) {
+    g4_gen_stats dummy;
+    if (!st) st = &dummy;
+    memset(st, 0, sizeof *st);
+    st->last_token = -1;
+    const double t0 = g4_time_s();
+    if (n_prompt < 1) return g4_fail(err, G4_ERR_ARG, "empty prompt");
+    g4_model_info info;
+    g4_model_get_info(g4_ctx_model(c), &info);
+    const int n_ctx = g4_ctx_n_ctx(c);
+    if (n_prompt >= n_ctx)
+        return g4_fail(err, G4_ERR_CONTEXT, "the prompt has %d tokens; the context holds %d (a longer context: --ctx)",
+                       n_prompt, n_ctx);
+    /* reuse the cached prefix (at least the last prompt token is evaluated again, for its logits) */
+    int common = 0, n_past = g4_ctx_n_past(c);
+    const int32_t *cached = g4_ctx_tokens(c);
+    while (common < n_past && common < n_prompt - 1 && cached[common] == prompt[common]) common++;
+    if (g4_ctx_truncate(c, common, NULL) != G4_OK) {
+        g4_ctx_reset(c);
+        common = 0;
+    }
+    st->n_prompt = n_prompt;
+    st->n_prompt_cached = common;
+    float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    g4_detok *dt = NULL;
+    pending pd = {0};
+    g4_status rc = G4_OK;
+    if (!logits) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    if ((rc = g4_detok_new(&dt, v, gp->special, err))) goto out;
+    if ((rc = g4_eval(c, prompt + common, n_prompt - common, logits, 0, err))) goto out;
+    st->t_prompt = g4_time_s() - t0;
+    double t_first = 0;
+    for (;;) {
+        int32_t tok = g4_sampler_sample(s, logits);
+        g4_sampler_accept(s, tok);
+        if (!st->n_gen) t_first = g4_time_s();
+        st->n_gen++;
+        if (g4_vocab_is_eog(v, tok)) {
+            st->stop = G4_STOP_EOG;
+            st->last_token = tok;
+            break;
+        }
+        size_t n;
+        const char *txt = g4_detok_push(dt, tok, &n);
+        if (n && !pend_add(&pd, txt, n)) {
+            rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        /* stop strings: cut at the first match */
+        size_t cut = pd.len;
+        for (int i = 0; i < gp->n_stop; i++) {
+            const char *hit = gp->stop[i][0] ? strstr(pd.buf ? pd.buf : "", gp->stop[i]) : NULL;
+            if (hit && (size_t)(hit - pd.buf) < cut) cut = (size_t)(hit - pd.buf);
+        }
+        if (cut < pd.len) {
+            if (cut && on_text) on_text(user, pd.buf, cut);
+            pd.len = 0;
+            st->stop = G4_STOP_STRING;
+            break;
+        }
+        size_t send = utf8_start(pd.buf, pd.len - held_suffix(pd.buf, pd.len, gp->stop, gp->n_stop));
+        if (send) {
+            int stop = on_text && on_text(user, pd.buf, send);
+            memmove(pd.buf, pd.buf + send, pd.len - send);
+            pd.len -= send;
+            if (stop) {
+                st->stop = G4_STOP_CALLER;
+                break;
+            }
+        }
+        if (gp->max_tokens > 0 && st->n_gen >= gp->max_tokens) {
+            st->stop = G4_STOP_MAX;
+            break;
+        }
+        if (g4_ctx_n_past(c) >= n_ctx) {
+            st->stop = G4_STOP_CONTEXT;
+            break;
+        }
+        if ((rc = g4_eval(c, &tok, 1, logits, 0, err))) goto out;
+    }
+    if (st->stop != G4_STOP_STRING) { /* what was held back is text after all */
+        size_t n;
+        const char *txt = g4_detok_flush(dt, &n);
+        if (n && !pend_add(&pd, txt, n)) {
+            rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (pd.len && on_text) on_text(user, pd.buf, pd.len);
+    }
+    st->t_first = t_first - t0;
+    st->t_gen = g4_time_s() - t_first;
+out:
+    free(logits);
+    free(pd.buf);
+    g4_detok_free(dt);
+    return rc;
+}
