@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *usage =
     "usage: g4 synth --variant e2b|e4b|26b-a4b|31b --out FILE [--scale tiny|full]\n"
@@ -34,6 +35,7 @@ static const char *usage =
 typedef struct progress_state {
     double t0, last;
     int shown;
+    int tty;  /* stderr is a terminal: redraw one line; else a line every 10 s */
 } progress_state;
 
 /* percentage and MB/s on stderr, at most 4 times a second, only for writes longer than half a second */
@@ -41,13 +43,13 @@ static void show_progress(void *user, uint64_t done, uint64_t total) {
     progress_state *ps = user;
     double now = g4_time_s();
     if (!ps->shown && now - ps->t0 < 0.5) return;
-    if (done < total && now - ps->last < 0.25) return;
+    if (done < total && now - ps->last < (ps->tty ? 0.25 : 10.0)) return;
     ps->last = now;
     double dt = now - ps->t0 > 1e-9 ? now - ps->t0 : 1e-9;
     double mb = (double)done / 1e6;
-    fprintf(stderr, "\rsynth: %5.1f%%  %9.1f / %.1f MB  %7.1f MB/s  %6.1f s", total ? 100.0 * (double)done / (double)total : 100.0,
-            mb, (double)total / 1e6, mb / dt, dt);
-    if (done >= total) fputc('\n', stderr);
+    fprintf(stderr, "%ssynth: %5.1f%%  %9.1f / %.1f MB  %7.1f MB/s  %6.1f s", ps->tty ? "\r" : "",
+            total ? 100.0 * (double)done / (double)total : 100.0, mb, (double)total / 1e6, mb / dt, dt);
+    if (done >= total || !ps->tty) fputc('\n', stderr);
     ps->shown = 1;
     fflush(stderr);
 }
@@ -104,7 +106,7 @@ int g4_cmd_synth(int argc, char **argv) {
     p.dry_run = dry_run;
 
     g4_types_init();
-    progress_state ps = {g4_time_s(), 0.0, 0};
+    progress_state ps = {g4_time_s(), 0.0, 0, isatty(2)};
     if (!quiet) {
         p.progress = show_progress;
         p.progress_user = &ps;
