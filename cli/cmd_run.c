@@ -188,6 +188,7 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
     g4_error err = {0};
     const int n_ctx = g4_ctx_n_ctx(s->ctx);
     const int reserve = n_ctx / 8 > 16 ? (n_ctx / 8 < 512 ? n_ctx / 8 : 512) : 16; /* room to answer */
+    overflow_policy pol = s->overflow; /* once the user chose, the choice holds for this message */
     for (;;) {
         free(*ids);
         *ids = NULL;
@@ -197,7 +198,6 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
             return 0;
         }
         if ((int)*n + reserve <= n_ctx) return 1;
-        overflow_policy pol = s->overflow;
         fprintf(stderr, "\nThe conversation is %zu tokens; with room for an answer the context holds %d.\n", *n, n_ctx - reserve);
         if (pol == OVERFLOW_ASK) {
             if (!s->tty_in) pol = OVERFLOW_STOP;
@@ -238,7 +238,9 @@ static int answer(session *s) {
         free(ids);
         return 1;
     }
-    g4_gen_params gp = {.max_tokens = s->max_tokens, .stop = s->stop, .n_stop = s->n_stop, .special = 1};
+    /* control tokens stay hidden; the chat-format markers the parser needs (<|channel>, <|tool_call>, ...) are
+     * user-defined tokens and come through as text */
+    g4_gen_params gp = {.max_tokens = s->max_tokens, .stop = s->stop, .n_stop = s->n_stop, .special = 0};
     g4_gen_stats st;
     g_interrupted = 0;
     g4_status rc = g4_generate(s->ctx, s->vocab, s->sampler, ids, (int)n, &gp, on_chat_text, &pr, &st, &err);
