@@ -187,7 +187,7 @@ static char *read_line(FILE *in); /* below */
 static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
     g4_error err = {0};
     const int n_ctx = g4_ctx_n_ctx(s->ctx);
-    const int reserve = n_ctx / 8 > 16 ? (n_ctx / 8 < 512 ? n_ctx / 8 : 512) : 16; /* room to answer */
+    const int reserve = n_ctx / 8 < 1 ? 1 : n_ctx / 8 > 512 ? 512 : n_ctx / 8; /* room for the answer */
     overflow_policy pol = s->overflow; /* once the user chose, the choice holds for this message */
     for (;;) {
         free(*ids);
@@ -198,7 +198,8 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
             return 0;
         }
         if ((int)*n + reserve <= n_ctx) return 1;
-        fprintf(stderr, "\nThe conversation is %zu tokens; with room for an answer the context holds %d.\n", *n, n_ctx - reserve);
+        fprintf(stderr, "\nThe conversation is %zu tokens; the context holds %d, with %d kept free for the answer.\n", *n,
+                n_ctx, reserve);
         if (pol == OVERFLOW_ASK) {
             if (!s->tty_in) pol = OVERFLOW_STOP;
             else {
@@ -463,7 +464,8 @@ static char *read_message(session *s, int *interrupted) {
     int triple = !strncmp(t, "\"\"\"", 3);
     size_t n = strlen(line);
     if (!triple && !(n && line[n - 1] == '\\')) return line;
-    /* multi-line */
+    /* multi-line: the lines are joined with newlines; the opening """ and closing """ (or the trailing
+     * backslashes) are not part of the message */
     size_t cap = n + 1024, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
@@ -472,38 +474,37 @@ static char *read_message(session *s, int *interrupted) {
     }
     buf[0] = 0;
     char *cur = line;
-    int first = 1;
+    int first = 1, nparts = 0;
     for (;;) {
         char *part = cur;
+        if (triple && first) part = strip(part) + 3;
         size_t pl = strlen(part);
-        int end = 0;
+        int end;
         if (triple) {
-            if (first) {
-                part = strip(part) + 3;
-                pl = strlen(part);
-            }
-            if (pl >= 3 && !strcmp(part + pl - 3, "\"\"\"") && !(first && pl == 0)) {
-                pl -= 3;
-                end = 1;
-            }
-        } else if (pl && part[pl - 1] == '\\') {
-            pl--;
+            end = pl >= 3 && !strcmp(part + pl - 3, "\"\"\"");
+            if (end) pl -= 3;
         } else {
-            end = 1;
+            end = !(pl && part[pl - 1] == '\\');
+            if (!end) pl--;
         }
-        if (len + pl + 2 > cap) {
-            cap = (len + pl + 2) * 2;
-            char *b = realloc(buf, cap);
-            if (!b) break;
-            buf = b;
+        /* an empty remainder on the opening or closing line is not a line of the message */
+        int skip = triple && pl == 0 && (first || end);
+        if (!skip) {
+            if (len + pl + 2 > cap) {
+                cap = (len + pl + 2) * 2;
+                char *b = realloc(buf, cap);
+                if (!b) {
+                    free(cur);
+                    free(buf);
+                    return NULL;
+                }
+                buf = b;
+            }
+            if (nparts++) buf[len++] = '\n';
+            memcpy(buf + len, part, pl);
+            len += pl;
+            buf[len] = 0;
         }
-        if (!first || pl) {
-            if (len || !first) buf[len++] = '\n';
-            if (first && len == 1) len = 0;
-        }
-        memcpy(buf + len, part, pl);
-        len += pl;
-        buf[len] = 0;
         free(cur);
         cur = NULL;
         if (end) break;
@@ -515,7 +516,6 @@ static char *read_message(session *s, int *interrupted) {
         cur = read_line(stdin);
         if (!cur) break;
     }
-    free(cur);
     return buf;
 }
 
