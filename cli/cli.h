@@ -3,8 +3,14 @@
 #define G4_CLI_H
 
 int g4_cmd_info(int argc, char **argv);
+int g4_cmd_run(int argc, char **argv);
+int g4_cmd_chat(int argc, char **argv);
 int g4_cmd_logits(int argc, char **argv);
 int g4_cmd_synth(int argc, char **argv);
+int g4_cmd_tokenize(int argc, char **argv);    /* cmd_tokenize.c */
+int g4_cmd_detokenize(int argc, char **argv);
+int g4_cmd_vocab_import(int argc, char **argv);
+int g4_cmd_render(int argc, char **argv);
 
 /* shared helpers (cli/common.c) */
 void cli_die_usage(const char *usage, const char *fmt, ...);

@@ -11,9 +11,15 @@ static const char *usage =
     "usage: g4 COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
+    "  run MODEL [PROMPT]            answer one prompt, streamed (no prompt on a terminal: chat)\n"
+    "  chat MODEL                    interactive conversation (/help inside)\n"
     "  info MODEL [--ctx N]          architecture, hyper-parameters, tensors, memory needed\n"
     "  logits MODEL --tokens IDS     logits of the last (or every, --all) position\n"
     "  synth --variant V --out FILE  write a random-weight Gemma 4 GGUF of a variant's shape\n"
+    "  tokenize MODEL --text T       token ids of a text (--file F, --lines, --special, --no-bos)\n"
+    "  detokenize MODEL --ids IDS    the text of token ids\n"
+    "  vocab-import TOKENIZER.json --out VOCAB.gguf   HF tokenizer.json -> vocab-only GGUF\n"
+    "  render MODEL --messages F     the exact prompt text for a conversation (Gemma 4 chat format)\n"
     "\n"
     "Run 'g4 COMMAND --help' for the options of a command.\n";
 
@@ -27,9 +33,15 @@ int main(int argc, char **argv) {
         return 0;
     }
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "run")) return g4_cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "chat")) return g4_cmd_chat(argc - 1, argv + 1);
     if (!strcmp(cmd, "info")) return g4_cmd_info(argc - 1, argv + 1);
     if (!strcmp(cmd, "logits")) return g4_cmd_logits(argc - 1, argv + 1);
     if (!strcmp(cmd, "synth")) return g4_cmd_synth(argc - 1, argv + 1);
+    if (!strcmp(cmd, "tokenize")) return g4_cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "detokenize")) return g4_cmd_detokenize(argc - 1, argv + 1);
+    if (!strcmp(cmd, "vocab-import")) return g4_cmd_vocab_import(argc - 1, argv + 1);
+    if (!strcmp(cmd, "render")) return g4_cmd_render(argc - 1, argv + 1);
     fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

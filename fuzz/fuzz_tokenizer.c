@@ -6,6 +6,8 @@
  * (SentencePiece) file with extra user-defined tokens (space / newline runs, an HTML tag), plus, when
  * G4_FUZZ_VOCAB names a GGUF file, that one (e.g. a real Gemma vocabulary).
  * The first input byte chooses the vocabulary, parse_special and BOS; the rest is the text (any bytes).
+ * With the top bit of the first byte set, the rest is a GGUF file instead: its tokenizer is loaded
+ * (any error must be a clean G4_ERR_*), and when it loads it tokenizes and detokenizes the input.
  * Checked for every input:
  *   - tokenizing never fails; every id is in range; the same text gives the same ids again (word cache);
  *     a too small buffer reports G4_ERR_ARG with the same count;
@@ -135,10 +137,44 @@ static void check_detok(const g4_vocab *v, const int32_t *ids, size_t n, int spe
     free(out);
 }
 
+/* the tokenizer of a fuzzed GGUF file */
+static void fuzz_loader(const uint8_t *data, size_t size) {
+    gguf_file *f = NULL;
+    g4_error err;
+    if (gguf_parse(&f, data, size, &err) != G4_OK) return;
+    g4_vocab *v = NULL;
+    memset(&err, 0, sizeof err);
+    g4_status s = g4_vocab_from_gguf(&v, f, &err);
+    if (s != G4_OK) {
+        ENSURE(v == NULL && err.msg[0]);
+        ENSURE(s == G4_ERR_FORMAT || s == G4_ERR_UNSUPPORTED || s == G4_ERR_NOMEM);
+    } else if (v) {
+        int32_t *ids;
+        size_t n;
+        for (int special = 0; special < 2; special++) {
+            ENSURE(g4_tokenize_alloc(v, (const char *)data, size < 512 ? size : 512, 1, special, &ids, &n, &err) == G4_OK);
+            for (size_t i = 0; i < n; i++) ENSURE(ids[i] >= 0 && ids[i] < g4_vocab_n_tokens(v));
+            check_detok(v, ids, n, special, NULL, 0, 0);
+            free(ids);
+        }
+        for (int32_t i = 0; i < g4_vocab_n_tokens(v) && i < 64; i++) {
+            char buf[8];
+            (void)g4_token_to_piece(v, i, 1, buf, sizeof buf);
+            (void)g4_vocab_is_eog(v, i);
+        }
+        g4_vocab_free(v);
+    }
+    gguf_close(f);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     uint8_t flags = data[0];
+    if (flags & 0x80) {
+        fuzz_loader(data + 1, size - 1);
+        return 0;
+    }
     const g4_vocab *v = vocabs[(flags & 3) % n_vocabs];
     int special = (flags >> 2) & 1, bos = (flags >> 3) & 1;
     const uint8_t *text = data + 1;

@@ -91,6 +91,10 @@ uint64_t g4_ctx_kv_bytes(const g4_ctx *c);
 /* Bytes the KV cache of `m` would need for n_ctx tokens of type kv. */
 uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv);
 
+/* The model and the context length of a context. */
+g4_model *g4_ctx_model(const g4_ctx *c);
+int g4_ctx_n_ctx(const g4_ctx *c);
+
 /* Number of tokens already in the context. */
 int g4_ctx_n_past(const g4_ctx *c);
 /* Forget everything (n_past = 0). */
@@ -107,6 +111,89 @@ g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err);
  * all_logits is set ([n x n_vocab]), else for the last position only. */
 g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits,
                   g4_error *err);
+
+/* ---- tokenizer ----------------------------------------------------------------------------------
+ * Text <-> token ids from a GGUF file's tokenizer.ggml.* metadata, bit-exact with llama.cpp for the two
+ * kinds Gemma files use: "gemma4" (BPE with merge ranks; Gemma 4) and "llama" (SentencePiece-style
+ * merges by score; Gemma 3). docs/tokenizer.md describes the algorithms.
+ *
+ * A g4_vocab does not change once made: every function here may be called from several threads at
+ * once on the same vocabulary (g4_tokenize reuses one scratch area per vocabulary and makes a
+ * temporary one when another thread is using it). */
+
+typedef struct g4_vocab g4_vocab;
+
+/* token types, as tokenizer.ggml.token_type stores them */
+enum {
+    G4_TOKEN_UNDEFINED = 0, G4_TOKEN_NORMAL = 1, G4_TOKEN_UNKNOWN = 2, G4_TOKEN_CONTROL = 3,
+    G4_TOKEN_USER_DEFINED = 4, G4_TOKEN_UNUSED = 5, G4_TOKEN_BYTE = 6
+};
+
+/* The tokenizer of a GGUF file: a vocab-only file (tokenizer metadata, no tensors) or a whole model
+ * (its tensors are not looked at). G4_ERR_FORMAT if the file has no tokenizer. */
+g4_status g4_vocab_open(g4_vocab **out, const char *path, g4_error *err);
+void g4_vocab_free(g4_vocab *v);
+
+/* The tokenizer of a model; NULL when its file has no tokenizer metadata. Owned by the model. */
+const g4_vocab *g4_model_vocab(const g4_model *m);
+
+const char *g4_vocab_kind(const g4_vocab *v);      /* "gemma4" or "llama" */
+int g4_vocab_n_tokens(const g4_vocab *v);
+int32_t g4_vocab_bos(const g4_vocab *v);           /* special ids: -1 when the vocabulary has none */
+int32_t g4_vocab_eos(const g4_vocab *v);
+int32_t g4_vocab_eot(const g4_vocab *v);           /* end of turn (<end_of_turn> in Gemma 3), if any */
+/* End of generation: <eos>, <turn|>, <|tool_response>, <end_of_turn> (those present), and the
+ * tokenizer.ggml.eos_token_id / eot_token_id tokens. */
+int g4_vocab_is_eog(const g4_vocab *v, int32_t id);
+/* Number of end-of-generation ids and the i-th of them (sorted). */
+int g4_vocab_n_eog(const g4_vocab *v);
+int32_t g4_vocab_eog(const g4_vocab *v, int i);
+/* Control or unknown token (printed only when asked for special tokens). */
+int g4_vocab_is_control(const g4_vocab *v, int32_t id);
+int g4_vocab_token_type(const g4_vocab *v, int32_t id); /* G4_TOKEN_*, -1 for an invalid id */
+/* Text of a token as stored in the file (not NUL-terminated), NULL for an invalid id. */
+const char *g4_vocab_token_text(const g4_vocab *v, int32_t id, size_t *len);
+/* Id of the token whose text is exactly text[0..len), -1 if there is none. */
+int32_t g4_vocab_find(const g4_vocab *v, const char *text, size_t len);
+/* tokenizer.chat_template of the file (not NUL-terminated), NULL if absent. */
+const char *g4_vocab_chat_template(const g4_vocab *v, size_t *len);
+
+/* Largest number of ids text of `len` bytes can produce (each byte gives at most 3 byte-fallback
+ * tokens, plus BOS and EOS). */
+size_t g4_tokenize_bound(size_t len);
+
+/* Tokenizes text[0..len) (any bytes; invalid UTF-8 becomes byte tokens, never an error).
+ *   add_bos        add BOS in front when the vocabulary adds one (tokenizer.ggml.add_bos_token; Gemma:
+ *                  always), and EOS at the end when it adds one (add_eos_token)
+ *   parse_special  control tokens written in the text (<|turn>, <bos>, ...) become those tokens;
+ *                  otherwise they are ordinary text. User-defined tokens are always matched.
+ * Writes up to max_ids ids and sets *n_ids to the number of ids the text has; if that is more than
+ * max_ids, returns G4_ERR_ARG (a buffer of g4_tokenize_bound(len) ids is always enough). */
+g4_status g4_tokenize(const g4_vocab *v, const char *text, size_t len, int add_bos, int parse_special,
+                      int32_t *ids, size_t max_ids, size_t *n_ids, g4_error *err);
+/* The same into a malloc'ed array (free it with free()). */
+g4_status g4_tokenize_alloc(const g4_vocab *v, const char *text, size_t len, int add_bos, int parse_special,
+                            int32_t **ids, size_t *n_ids, g4_error *err);
+
+/* The bytes a token stands for: U+2581 becomes a space, <0xXX> that byte; control and unknown tokens
+ * give nothing unless `special`. Copies min(size, length) bytes to buf and returns the length. An
+ * invalid id gives 0. */
+size_t g4_token_to_piece(const g4_vocab *v, int32_t id, int special, char *buf, size_t size);
+
+/* Streaming detokenizer: feed ids one at a time, print what comes back. Output is always valid UTF-8:
+ * the bytes of an unfinished character are held back until it is complete, and bytes that cannot form
+ * a character become U+FFFD (one per maximal invalid subsequence, as Unicode recommends). */
+typedef struct g4_detok g4_detok;
+g4_status g4_detok_new(g4_detok **out, const g4_vocab *v, int special, g4_error *err);
+void g4_detok_free(g4_detok *d);
+/* Bytes ready after token `id` (*len of them; the pointer is valid until the next call on d). */
+const char *g4_detok_push(g4_detok *d, int32_t id, size_t *len);
+/* End of the stream: what was held back (an unfinished character becomes U+FFFD); then starts over. */
+const char *g4_detok_flush(g4_detok *d, size_t *len);
+void g4_detok_reset(g4_detok *d);
+/* A whole sequence into a malloc'ed, NUL-terminated string (free it with free()). */
+g4_status g4_detokenize(const g4_vocab *v, const int32_t *ids, size_t n, int special, char **out,
+                        size_t *len, g4_error *err);
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,20 @@ if [ ! -d "$ORACLE" ]; then
     exit 1
 fi
 
+# llama.cpp for the comparisons (node-llama-cpp from npm, cached in build/npm-llama; skipped without npm)
+LLAMA_NM=${G4_LLAMA_NODE_MODULES:-$PWD/build/npm-llama/node_modules}
+if [ ! -d "$LLAMA_NM/node-llama-cpp" ] && [ -z "${G4_LLAMA_NODE_MODULES:-}" ] && command -v npm >/dev/null; then
+    mkdir -p build/npm-llama
+    (cd build/npm-llama && { [ -f package.json ] || echo '{"private":true}' >package.json; } &&
+        npm install --no-audit --no-fund --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 \
+        >npm.log 2>&1) || echo "npm install of node-llama-cpp failed (see build/npm-llama/npm.log)"
+fi
+if [ -d "$LLAMA_NM/node-llama-cpp" ] && command -v node >/dev/null; then
+    export G4_LLAMA_NODE_MODULES=$LLAMA_NM
+else
+    LLAMA_NM=
+fi
+
 for BUILD in $BUILDS; do
 if [ ! -x "$BUILD/g4" ]; then
     echo "$BUILD/g4 not built"
@@ -69,6 +83,12 @@ if [ -x tests/cli.sh ]; then
     tally cli "$tmp/cli.out" $?
 fi
 
+# 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
+if [ -x tests/tokenizer.sh ]; then
+    BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1
+    tally tokenizer "$tmp/tokenizer.out" $?
+fi
+
 # 3. logits against the oracle: default mode, exact mode (strict), token by token
 oracle_check() {
     local name=$1
@@ -86,18 +106,31 @@ oracle_check oracle-logits
 oracle_check oracle-logits-exact --strict --arg --exact
 oracle_check oracle-logits-incremental --arg --incremental
 
-# 4. fuzz smoke run of the GGUF parser (clang + libFuzzer)
+# llama.cpp on g4 synth files of every variant
+if [ "$sanitized" != 1 ] && [ -n "$LLAMA_NM" ]; then
+    G4_LLAMA_NODE_MODULES=$LLAMA_NM python3 tests/llama_compare.py "$BUILD/g4" >"$tmp/llama.out" 2>&1
+    tally llama-compare "$tmp/llama.out" $?
+fi
+
+# 4. fuzz smoke runs of every parser of outside input (clang + libFuzzer)
 if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
-    if make -s BUILD="$BUILD" "$BUILD/fuzz/fuzz_gguf" >"$tmp/fuzz.out" 2>&1; then
-        mkdir -p "$tmp/corpus"
-        "$BUILD/fuzz/fuzz_gguf" -max_total_time="${G4_FUZZ_SECONDS:-20}" -max_len=65536 "$tmp/corpus" fuzz/corpus >>"$tmp/fuzz.out" 2>&1
-        rc=$?
-        if [ $rc -eq 0 ]; then echo "1 passed, 0 failed" >>"$tmp/fuzz.out"; else echo "0 passed, 1 failed" >>"$tmp/fuzz.out"; fi
-        tally fuzz-gguf-smoke "$tmp/fuzz.out" $rc
-    else
-        echo "0 passed, 1 failed" >>"$tmp/fuzz.out"
-        tally fuzz-gguf-build "$tmp/fuzz.out" 1
-    fi
+    for f in gguf:65536 chat:16384 tokenizer:4096; do
+        name=${f%%:*}
+        maxlen=${f#*:}
+        out="$tmp/fuzz-$name.out"
+        if make -s BUILD="$BUILD" "$BUILD/fuzz/fuzz_$name" >"$out" 2>&1; then
+            mkdir -p "$tmp/corpus-$name"
+            seeds=fuzz/corpus
+            [ "$name" = gguf ] || seeds=fuzz/corpus-$name
+            "$BUILD/fuzz/fuzz_$name" -max_total_time="${G4_FUZZ_SECONDS:-15}" -max_len="$maxlen" "$tmp/corpus-$name" "$seeds" >>"$out" 2>&1
+            rc=$?
+            if [ $rc -eq 0 ]; then echo "1 passed, 0 failed" >>"$out"; else echo "0 passed, 1 failed" >>"$out"; fi
+            tally "fuzz-$name-smoke" "$out" $rc
+        else
+            echo "0 passed, 1 failed" >>"$out"
+            tally "fuzz-$name-build" "$out" 1
+        fi
+    done
 fi
 done
 

@@ -50,6 +50,8 @@ uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) {
 }
 uint64_t g4_ctx_kv_bytes(const g4_ctx *c) { return c->kv.bytes; }
 int g4_ctx_n_past(const g4_ctx *c) { return c->n_past; }
+g4_model *g4_ctx_model(const g4_ctx *c) { return c->m; }
+int g4_ctx_n_ctx(const g4_ctx *c) { return c->p.n_ctx; }
 void g4_ctx_reset(g4_ctx *c) { c->n_past = 0; }
 const int32_t *g4_ctx_tokens(const g4_ctx *c) { return c->tokens; }
 

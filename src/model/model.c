@@ -2,6 +2,7 @@
  * and shape checked, and views into the mapping set up. */
 #include "model/model.h"
 #include "quant/types.h"
+#include "tokenizer/tokenizer.h"
 #include "util/util.h"
 
 #include <math.h>
@@ -156,6 +157,7 @@ void g4_model_free(g4_model *m) {
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
     free(m->layers);
+    g4_vocab_free(m->vocab);
     gguf_close(m->gf);
     free(m);
 }
@@ -368,6 +370,7 @@ g4_status g4_model_from_gguf(g4_model **out, gguf_file *f, g4_error *err) {
     free(ff);
     free(kvh);
     if (!s) s = load_tensors(m, err);
+    if (!s) s = g4_vocab_from_gguf(&m->vocab, f, err); /* NULL when the file has no tokenizer */
     if (s) {
         g4_model_free(m);
         return s;

@@ -52,6 +52,7 @@ typedef struct g4_layer {
 
 struct g4_model {
     gguf_file *gf;
+    g4_vocab *vocab;   /* tokenizer (src/tokenizer), NULL when the file has none */
     char variant[16];
     /* hyper-parameters */
     int n_vocab, n_embd, n_layer, n_head, n_ctx_train;
