@@ -101,3 +101,5 @@ demo: $(BUILD)/g4
 	$(BUILD)/g4 info $(DEMO) --no-metadata --no-tensors
 	@echo "== next-token predictions (random weights: the tokens are meaningless, the machinery is real)"
 	$(BUILD)/g4 logits $(DEMO) --tokens 2,5,100,120,140 --all --top 3
+	@echo "== a streamed answer in the Gemma 4 chat format (random weights: expect gibberish)"
+	$(BUILD)/g4 run $(DEMO) "Hello! Who are you?" --max-tokens 24 --seed 1 -v

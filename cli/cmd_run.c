@@ -259,6 +259,7 @@ static int answer(session *s) {
         printf("%s[tool call] %s(%s)", pr.any_answer || i ? "\n" : "", tc->name, tc->args_json);
     }
     putchar('\n');
+    fflush(stdout); /* the answer before any note on stderr */
     if (st.stop == G4_STOP_CALLER) fprintf(stderr, "[stopped]\n");
     else if (st.stop == G4_STOP_CONTEXT) fprintf(stderr, "[the context is full: the answer was cut off; /clear starts over]\n");
     else if (st.stop == G4_STOP_MAX) fprintf(stderr, "[token limit reached]\n");
@@ -805,6 +806,7 @@ static int run_main(int argc, char **argv, int is_chat) {
             goto done;
         }
         putchar('\n');
+        fflush(stdout);
         if (s.verbose) print_stats(&st);
         rc = st.stop == G4_STOP_CALLER ? 130 : 0;
         goto done;
