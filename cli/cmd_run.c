@@ -59,6 +59,10 @@ static void on_sigint(int sig) {
     (void)sig;
     g_interrupted = 1;
 }
+static int check_interrupted(void *user) {
+    (void)user;
+    return g_interrupted != 0;
+}
 
 typedef enum { OVERFLOW_ASK, OVERFLOW_TRUNCATE, OVERFLOW_STOP } overflow_policy;
 
@@ -248,6 +252,12 @@ static int answer(session *s) {
     free(ids);
     if (rc) {
         fprintf(stderr, "\ng4: %s\n", err.msg);
+        g4_chat_parser_free(pr.parser);
+        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        return 1;
+    }
+    if (st.stop == G4_STOP_CALLER && st.n_gen == 0) { /* stopped while reading the prompt */
+        fprintf(stderr, "\n[stopped before the answer began; the message was withdrawn]\n");
         g4_chat_parser_free(pr.parser);
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return 1;
@@ -765,6 +775,7 @@ static int run_main(int argc, char **argv, int is_chat) {
         fprintf(stderr, "g4: %s\n", err.msg);
         goto done;
     }
+    g4_ctx_set_abort(s.ctx, check_interrupted, NULL);
     s.messages = json_array();
     if (!s.messages) goto done;
     struct sigaction sa;

@@ -23,6 +23,7 @@ typedef enum {
     G4_ERR_NOMEM,       /* allocation failed */
     G4_ERR_ARG,         /* invalid argument from the caller */
     G4_ERR_CONTEXT,     /* the context is full */
+    G4_ERR_INTERRUPTED, /* the caller's abort callback asked to stop */
 } g4_status;
 
 typedef struct g4_error {
@@ -105,6 +106,11 @@ const int32_t *g4_ctx_tokens(const g4_ctx *c);
  * G4_ERR_CONTEXT when the sliding-window caches no longer hold what position n needs (then reset and
  * evaluate again); the context is unchanged then. */
 g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err);
+
+/* A callback g4_eval polls between layers; when it returns non-zero, g4_eval stops and returns
+ * G4_ERR_INTERRUPTED with the tokens of the unfinished batch not added (the context stays usable). */
+typedef int (*g4_abort_fn)(void *user);
+void g4_ctx_set_abort(g4_ctx *c, g4_abort_fn fn, void *user);
 
 /* Runs n tokens at positions n_past .. n_past+n-1 as one batch (prefill) and appends them to the
  * cache. If `logits` is not NULL it receives n_vocab floats per position: for every position when

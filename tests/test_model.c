@@ -132,6 +132,12 @@ static float max_rel_diff(const float *a, const float *b, size_t n) {
 
 static int g_threads; /* 0: all CPUs */
 
+/* abort callback: allows *left more polls, then asks to stop */
+static int abort_after(void *user) {
+    int *left = user;
+    return (*left)-- <= 0;
+}
+
 /* logits of every position, feeding the tokens in chunks of the given sizes (0-terminated, repeated) */
 static int run_chunks(g4_model *m, const int32_t *tok, int n, const int *chunks, g4_kv_type kv, int exact,
                       float *out) {
@@ -231,6 +237,23 @@ static void test_consistency(const char *path) {
         CHECK(g4_ctx_truncate(c1, 0, &err) == G4_OK, "truncate to 0 always works");
         g4_ctx_free(c1);
         free(many);
+    }
+
+    /* the abort callback stops g4_eval between layers and leaves the context usable */
+    {
+        g4_ctx_params q = g4_ctx_default_params();
+        q.n_ctx = N;
+        g4_ctx *c1;
+        int calls = 0;
+        CHECK(g4_ctx_new(&c1, m, &q, &err) == G4_OK, "ctx");
+        CHECK(g4_eval(c1, tok, 40, NULL, 0, &err) == G4_OK, "eval 40");
+        g4_ctx_set_abort(c1, abort_after, &calls);
+        calls = 3;
+        CHECK(g4_eval(c1, tok + 40, 10, NULL, 0, &err) == G4_ERR_INTERRUPTED && g4_ctx_n_past(c1) == 40,
+              "interrupted eval keeps n_past: %s", err.msg);
+        g4_ctx_set_abort(c1, NULL, NULL);
+        CHECK(g4_eval(c1, tok + 40, 10, NULL, 0, &err) == G4_OK && g4_ctx_n_past(c1) == 50, "continues after an interruption");
+        g4_ctx_free(c1);
     }
 
     /* context limits: nothing is evaluated when the tokens do not fit */

@@ -87,7 +87,14 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     g4_status rc = G4_OK;
     if (!logits) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     if ((rc = g4_detok_new(&dt, v, gp->special, err))) goto out;
-    if ((rc = g4_eval(c, prompt + common, n_prompt - common, logits, 0, err))) goto out;
+    if ((rc = g4_eval(c, prompt + common, n_prompt - common, logits, 0, err))) {
+        if (rc == G4_ERR_INTERRUPTED) { /* stopped while reading the prompt: nothing generated */
+            st->stop = G4_STOP_CALLER;
+            st->t_prompt = g4_time_s() - t0;
+            rc = G4_OK;
+        }
+        goto out;
+    }
     st->t_prompt = g4_time_s() - t0;
     double t_first = 0;
     for (;;) {
@@ -136,7 +143,14 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
             st->stop = G4_STOP_CONTEXT;
             break;
         }
-        if ((rc = g4_eval(c, &tok, 1, logits, 0, err))) goto out;
+        if ((rc = g4_eval(c, &tok, 1, logits, 0, err))) {
+            if (rc == G4_ERR_INTERRUPTED) {
+                st->stop = G4_STOP_CALLER;
+                rc = G4_OK;
+                break;
+            }
+            goto out;
+        }
     }
     if (st->stop != G4_STOP_STRING) { /* what was held back is text after all */
         size_t n;

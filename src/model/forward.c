@@ -22,6 +22,8 @@ struct g4_ctx {
     int n_past;
     int n_batch;
     int32_t *tokens; /* the n_past tokens in the cache */
+    g4_abort_fn abort_fn;
+    void *abort_user;
     /* scratch, sized for n_batch tokens */
     float *x;      /* [T][D] residual stream */
     float *xn;     /* [T][D] normed input of a block */
@@ -51,6 +53,10 @@ uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) {
 uint64_t g4_ctx_kv_bytes(const g4_ctx *c) { return c->kv.bytes; }
 int g4_ctx_n_past(const g4_ctx *c) { return c->n_past; }
 g4_model *g4_ctx_model(const g4_ctx *c) { return c->m; }
+void g4_ctx_set_abort(g4_ctx *c, g4_abort_fn fn, void *user) {
+    c->abort_fn = fn;
+    c->abort_user = user;
+}
 int g4_ctx_n_ctx(const g4_ctx *c) { return c->p.n_ctx; }
 void g4_ctx_reset(g4_ctx *c) { c->n_past = 0; }
 const int32_t *g4_ctx_tokens(const g4_ctx *c) { return c->tokens; }
@@ -408,11 +414,13 @@ static void output_logits(g4_ctx *c, int t, float *logits) {
         for (int i = 0; i < m->n_vocab; i++) logits[i] = m->softcap * tanhf(logits[i] / m->softcap);
 }
 
-static void forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, int all) {
+/* returns 0 when the abort callback stopped it (n_past unchanged) */
+static int forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, int all) {
     const g4_model *m = c->m;
     embed(c, tok, T);
     if (m->n_embd_per_layer > 0) per_layer_inputs(c, tok, T);
     for (int l = 0; l < m->n_layer; l++) {
+        if (c->abort_fn && c->abort_fn(c->abort_user)) return 0;
         attention(c, l, T);
         feed_forward(c, l, T);
         if (m->n_embd_per_layer > 0) per_layer_injection(c, l, T);
@@ -421,11 +429,12 @@ static void forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, i
             for (size_t i = 0; i < (size_t)T * m->n_embd; i++) c->x[i] *= s;
     }
     c->n_past += T;
-    if (!logits) return;
+    if (!logits) return 1;
     if (all)
         for (int t = 0; t < T; t++) output_logits(c, t, logits + (size_t)t * m->n_vocab);
     else
         output_logits(c, T - 1, logits);
+    return 1;
 }
 
 g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits, g4_error *err) {
@@ -445,7 +454,8 @@ g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int al
         if (logits && all_logits) out = logits + (size_t)i * m->n_vocab;
         else if (logits && last) out = logits;
         memcpy(c->tokens + c->n_past, tokens + i, (size_t)T * sizeof *tokens);
-        forward_batch(c, tokens + i, T, out, all_logits);
+        if (!forward_batch(c, tokens + i, T, out, all_logits))
+            return g4_fail(err, G4_ERR_INTERRUPTED, "interrupted after %d of %d tokens", i, n);
     }
     return G4_OK;
 }

@@ -25,6 +25,7 @@ const char *g4_status_str(g4_status s) {
     case G4_ERR_NOMEM: return "out of memory";
     case G4_ERR_ARG: return "invalid argument";
     case G4_ERR_CONTEXT: return "context full";
+    case G4_ERR_INTERRUPTED: return "interrupted";
     }
     return "unknown status";
 }
