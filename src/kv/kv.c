@@ -1,5 +1,6 @@
 #include "kv/kv.h"
 #include "model/model.h"
+#include "quant/types.h"
 #include "util/util.h"
 
 #include <stdlib.h>
@@ -36,6 +37,11 @@ g4_status g4_kv_init(g4_kv *kv, const g4_model *m, int n_ctx, int n_extra, g4_kv
         c->n_head_kv = m->layers[l].n_head_kv;
         c->head_dim = m->layers[l].head_dim;
         c->type = type;
+        if (c->head_dim > G4_KV_MAX_HEAD_DIM) {
+            g4_kv_free(kv);
+            return g4_fail(err, G4_ERR_UNSUPPORTED, "layer %d has head dim %d; g4's KV cache takes at most %d", l,
+                           c->head_dim, G4_KV_MAX_HEAD_DIM);
+        }
         if (!c->n_cells) continue;
         size_t bytes = (size_t)c->n_cells * (size_t)c->n_head_kv * (size_t)c->head_dim * elem_size(type);
         c->k = malloc(bytes);
@@ -59,14 +65,14 @@ void g4_kv_free(g4_kv *kv) {
     memset(kv, 0, sizeof *kv);
 }
 
+/* Rows go through the weight-type kernels (F16 <-> F32 conversion and F32 dot products), so the cache
+ * gets whatever SIMD the types table chose for this CPU. */
 void g4_kv_store(g4_kv_layer *c, int pos, const float *k, const float *v) {
     size_t n = (size_t)c->n_head_kv * (size_t)c->head_dim, off = (size_t)(pos % c->n_cells) * n;
     if (c->type == G4_KV_F16) {
-        uint16_t *K = (uint16_t *)c->k + off, *V = (uint16_t *)c->v + off;
-        for (size_t i = 0; i < n; i++) {
-            K[i] = g4_fp32_to_fp16(k[i]);
-            V[i] = g4_fp32_to_fp16(v[i]);
-        }
+        const g4_type_traits *f16 = g4_type_traits_get(G4_TYPE_F16);
+        f16->from_float(k, (uint16_t *)c->k + off, (int64_t)n);
+        f16->from_float(v, (uint16_t *)c->v + off, (int64_t)n);
     } else {
         memcpy((float *)c->k + off, k, n * sizeof(float));
         memcpy((float *)c->v + off, v, n * sizeof(float));
@@ -75,22 +81,21 @@ void g4_kv_store(g4_kv_layer *c, int pos, const float *k, const float *v) {
 
 float g4_kv_dot_k(const g4_kv_layer *c, int pos, int head, const float *q) {
     size_t off = ((size_t)(pos % c->n_cells) * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->head_dim;
-    float s = 0;
+    const g4_type_traits *f32 = g4_type_traits_get(G4_TYPE_F32);
     if (c->type == G4_KV_F16) {
-        const uint16_t *K = (const uint16_t *)c->k + off;
-        for (int i = 0; i < c->head_dim; i++) s += q[i] * g4_fp16_to_fp32(K[i]);
-    } else {
-        const float *K = (const float *)c->k + off;
-        for (int i = 0; i < c->head_dim; i++) s += q[i] * K[i];
+        float row[G4_KV_MAX_HEAD_DIM];
+        g4_type_traits_get(G4_TYPE_F16)->to_float((const uint16_t *)c->k + off, row, c->head_dim);
+        return f32->dot_f32(row, q, c->head_dim);
     }
-    return s;
+    return f32->dot_f32((const float *)c->k + off, q, c->head_dim);
 }
 
 void g4_kv_axpy_v(const g4_kv_layer *c, int pos, int head, float a, float *out) {
     size_t off = ((size_t)(pos % c->n_cells) * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->head_dim;
     if (c->type == G4_KV_F16) {
-        const uint16_t *V = (const uint16_t *)c->v + off;
-        for (int i = 0; i < c->head_dim; i++) out[i] += a * g4_fp16_to_fp32(V[i]);
+        float row[G4_KV_MAX_HEAD_DIM];
+        g4_type_traits_get(G4_TYPE_F16)->to_float((const uint16_t *)c->v + off, row, c->head_dim);
+        for (int i = 0; i < c->head_dim; i++) out[i] += a * row[i];
     } else {
         const float *V = (const float *)c->v + off;
         for (int i = 0; i < c->head_dim; i++) out[i] += a * V[i];

@@ -11,6 +11,8 @@
 
 struct g4_model;
 
+#define G4_KV_MAX_HEAD_DIM 1024
+
 typedef struct g4_kv_layer {
     int n_cells;      /* positions held; position p lives in cell p % n_cells */
     int n_head_kv, head_dim;
