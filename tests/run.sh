@@ -105,6 +105,8 @@ oracle_check() {
 oracle_check oracle-logits
 oracle_check oracle-logits-exact --strict --arg --exact
 oracle_check oracle-logits-incremental --arg --incremental
+# the default mode again with each non-default kernel set forced (G4_ISA; the default is the best the CPU has)
+for isa in scalar; do G4_ISA=$isa oracle_check "oracle-logits-isa-$isa"; done
 
 # llama.cpp on g4 synth files of every variant
 if [ "$sanitized" != 1 ] && [ -n "$LLAMA_NM" ]; then

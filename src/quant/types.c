@@ -7,11 +7,15 @@
  * bit-exact, dots within float rounding), keeping the g4_* scalar functions as the reference.
  */
 #include "quant/blocks.h"
+#include "quant/simd.h"
 #include "quant/types.h"
 #include "util/util.h"
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ---- names and block sizes of every id ggml has defined -------------------------------------------
  * Names as gguf-py / GGUF tools print them. Sizes let the GGUF reader size tensors of types g4 cannot
@@ -203,12 +207,75 @@ const g4_type_traits *g4_type_traits_get(int type) {
     return &traits[type];
 }
 
+/* ---- ISA selection: scalar references, or the kernels of simd_<isa>.c when the CPU has them ---- */
+
+static const char *isa_name = "scalar";
+
+#if defined(G4_HAVE_AVX2_KERNELS)
+static void install_avx2(void) {
+    traits[G4_TYPE_Q8_0].dot_q = g4_dot_q_q8_0_q8_0_avx2;
+    traits[G4_TYPE_Q4_0].dot_q = g4_dot_q_q4_0_q8_0_avx2;
+    traits[G4_TYPE_Q5_0].dot_q = g4_dot_q_q5_0_q8_0_avx2;
+    traits[G4_TYPE_Q4_1].dot_q = g4_dot_q_q4_1_q8_1_avx2;
+    traits[G4_TYPE_Q5_1].dot_q = g4_dot_q_q5_1_q8_1_avx2;
+    traits[G4_TYPE_Q4_K].dot_q = g4_dot_q_q4_K_q8_K_avx2;
+    traits[G4_TYPE_Q5_K].dot_q = g4_dot_q_q5_K_q8_K_avx2;
+    traits[G4_TYPE_Q6_K].dot_q = g4_dot_q_q6_K_q8_K_avx2;
+    traits[G4_TYPE_F16].dot_q = g4_dot_q_f16_f16_avx2;
+    traits[G4_TYPE_BF16].dot_q = g4_dot_q_bf16_bf16_avx2;
+    traits[G4_TYPE_F32].dot_q = g4_dot_q_f32_f32_avx2;
+    /* several activation rows per weight row (prefill), bit-identical to the dot_q above */
+    traits[G4_TYPE_Q8_0].dot_q_multi = g4_dot_q_multi_q8_0_q8_0_avx2;
+    traits[G4_TYPE_Q4_0].dot_q_multi = g4_dot_q_multi_q4_0_q8_0_avx2;
+    traits[G4_TYPE_Q4_K].dot_q_multi = g4_dot_q_multi_q4_K_q8_K_avx2;
+    traits[G4_TYPE_Q6_K].dot_q_multi = g4_dot_q_multi_q6_K_q8_K_avx2;
+    /* exact path: bit-exact F16 dequantization (the KV cache), dots within float rounding */
+    traits[G4_TYPE_F16].to_float = g4_to_float_f16_avx2;
+    traits[G4_TYPE_F32].dot_f32 = g4_dot_f32_f32_avx2;
+    traits[G4_TYPE_F16].dot_f32 = g4_dot_f32_f16_avx2;
+    traits[G4_TYPE_Q8_0].dot_f32 = g4_dot_f32_q8_0_avx2;
+    traits[G4_TYPE_Q4_0].dot_f32 = g4_dot_f32_q4_0_avx2;
+    /* bit-identical activation quantizers */
+    traits[G4_TYPE_Q8_0].from_float = g4_from_float_q8_0_avx2;
+    traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx2;
+    traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx2;
+    isa_name = "avx2";
+}
+#endif
+
 static void types_init_once(void) {
-    /* Scalar kernels only for now. A SIMD build checks the CPU here and replaces entries, e.g.
-     *   if (cpu_has_avx2()) traits[G4_TYPE_Q4_K].dot_q = g4_dot_q_q4_K_q8_K_avx2; */
+    /* G4_ISA=scalar|avx2 forces a path; one the CPU lacks (or an unknown name) falls back to the best
+     * available, with a note on stderr. */
+    const char *want = getenv("G4_ISA");
+    if (want && !*want) want = NULL;
+    if (want && !strcmp(want, "scalar")) return;
+    int have_avx2 = 0;
+#if defined(G4_HAVE_AVX2_KERNELS)
+    have_avx2 = g4_cpu_has_avx2();
+#endif
+    if (want && strcmp(want, "avx2") && strcmp(want, "auto"))
+        fprintf(stderr, "g4: G4_ISA=%s is not a known kernel set (scalar, avx2); using the best available\n", want);
+    else if (want && !strcmp(want, "avx2") && !have_avx2)
+        fprintf(stderr, "g4: G4_ISA=avx2 but this CPU lacks AVX2/FMA/F16C; using the best available\n");
+#if defined(G4_HAVE_AVX2_KERNELS)
+    if (have_avx2) install_avx2();
+#endif
 }
 
 void g4_types_init(void) {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     pthread_once(&once, types_init_once);
+}
+
+void g4_dot_q_multi(const g4_type_traits *tr, const void *w, const void *xq, size_t xs, int nx, float *out, int64_t n) {
+    if (tr->dot_q_multi) {
+        tr->dot_q_multi(w, xq, xs, nx, out, n);
+        return;
+    }
+    for (int j = 0; j < nx; j++) out[j] = tr->dot_q(w, (const uint8_t *)xq + (size_t)j * xs, n);
+}
+
+const char *g4_types_isa(void) {
+    g4_types_init();
+    return isa_name;
 }

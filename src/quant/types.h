@@ -46,6 +46,8 @@ typedef void (*g4_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*g4_from_float_fn)(const float *src, void *dst, int64_t n);
 typedef float (*g4_dot_f32_fn)(const void *w, const float *x, int64_t n);
 typedef float (*g4_dot_q_fn)(const void *w, const void *xq, int64_t n);
+/* one weight row against nx encoded activation rows, xs bytes apart: out[j] = dot_q(w, x + j*xs, n) */
+typedef void (*g4_dot_q_multi_fn)(const void *w, const void *xq, size_t xs, int nx, float *out, int64_t n);
 
 typedef struct g4_type_traits {
     const char *name;        /* "Q4_K" as GGUF tools print it */
@@ -57,6 +59,11 @@ typedef struct g4_type_traits {
     g4_dot_f32_fn dot_f32;       /* may be NULL for types that are not weights (Q8_K, I32...) */
     int vec_dot_type;            /* activation encoding for dot_q (-1 if dot_q is NULL) */
     g4_dot_q_fn dot_q;           /* may be NULL */
+    /* dot_q_multi: the same products for several activation rows (prefill batches), reading each
+     * weight block once for up to 4 of them; results bit-identical to calling dot_q once per row, so
+     * batching never changes logits. NULL when the kernel set has none for the type: loop over dot_q
+     * (g4_dot_q_multi does either). */
+    g4_dot_q_multi_fn dot_q_multi;
 } g4_type_traits;
 
 /* Traits of a type id, or NULL if g4 does not know it (or it is not a tensor data type it can read). */
@@ -73,7 +80,14 @@ size_t g4_type_size(int type);
 /* Parse a name like "q4_0" / "Q4_K" / "f16" (case-insensitive); -1 if unknown. */
 int g4_type_from_name(const char *name);
 
-/* Select the best kernels for this CPU (idempotent; scalar now, SIMD later). */
+/* out[j] = tr->dot_q(w, xq + j*xs, n) for j < nx, with tr->dot_q_multi when the type has one. */
+void g4_dot_q_multi(const g4_type_traits *tr, const void *w, const void *xq, size_t xs, int nx, float *out, int64_t n);
+
+/* Select the best kernels for this CPU (idempotent, thread-safe): the scalar references, or the SIMD
+ * kernels of the best instruction set the CPU supports. The environment variable G4_ISA=scalar|avx2
+ * forces a set; one the CPU lacks falls back to the best available (with a note on stderr). */
 void g4_types_init(void);
+/* The kernel set in use: "scalar" or "avx2" (calls g4_types_init). */
+const char *g4_types_isa(void);
 
 #endif

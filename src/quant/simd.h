@@ -1,0 +1,57 @@
+/* SIMD kernels per ISA, internal to the library (the traits table in types.c installs them; the tests
+ * call them directly to compare with the scalar references in blocks.h).
+ *
+ * Every kernel here has a scalar reference of the same name without the ISA suffix (blocks.h) and
+ * keeps its contract:
+ *   dot_q of the k-quants (Q4_K, Q5_K, Q6_K): bit-identical to the scalar reference (the integer sum of
+ *     each super-block is exact and its float combination is done in the same order);
+ *   dot_q of the 32-value types and the float types: the integer (or exact float) products of each
+ *     block are the same; only the order of the float accumulation differs (per-lane partial sums),
+ *     so the result is within a few ulps times the sum of the |block terms| of the reference;
+ *   from_float of the activation types Q8_0, Q8_1, Q8_K: bit-identical for finite inputs.
+ * Functions are compiled with per-function target attributes, so these files build with the normal
+ * generic flags; callers must check the CPU first (g4_cpu_has_avx2).
+ */
+#ifndef G4_QUANT_SIMD_H
+#define G4_QUANT_SIMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__x86_64__)
+#define G4_HAVE_AVX2_KERNELS 1
+
+/* 1 if the CPU and the OS support AVX2, FMA and F16C (YMM state enabled in XCR0). */
+int g4_cpu_has_avx2(void);
+
+float g4_dot_q_q8_0_q8_0_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q4_0_q8_0_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q5_0_q8_0_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q4_1_q8_1_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q5_1_q8_1_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q4_K_q8_K_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q5_K_q8_K_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_q6_K_q8_K_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_f16_f16_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_bf16_bf16_avx2(const void *w, const void *x, int64_t n);
+float g4_dot_q_f32_f32_avx2(const void *w, const void *x, int64_t n);
+
+/* dot_q_multi (types.h): bit-identical to the dot_q_avx2 kernel of the same type, row by row */
+void g4_dot_q_multi_q8_0_q8_0_avx2(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n);
+void g4_dot_q_multi_q4_0_q8_0_avx2(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n);
+void g4_dot_q_multi_q4_K_q8_K_avx2(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n);
+void g4_dot_q_multi_q6_K_q8_K_avx2(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n);
+
+/* exact path and dequantization: to_float bit-exact, dot_f32 within float rounding of the reference */
+void g4_to_float_f16_avx2(const void *src, float *dst, int64_t n);
+float g4_dot_f32_f32_avx2(const void *w, const float *x, int64_t n);
+float g4_dot_f32_f16_avx2(const void *w, const float *x, int64_t n);
+float g4_dot_f32_q8_0_avx2(const void *w, const float *x, int64_t n);
+float g4_dot_f32_q4_0_avx2(const void *w, const float *x, int64_t n);
+
+void g4_from_float_q8_0_avx2(const float *src, void *dst, int64_t n);
+void g4_from_float_q8_1_avx2(const float *src, void *dst, int64_t n);
+void g4_from_float_q8_K_avx2(const float *src, void *dst, int64_t n);
+#endif
+
+#endif
