@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "g4.h"
 #include "generate/generate.h"
+#include "quant/types.h"
 #include "sampler/sampler.h"
 #include "util/util.h"
 
@@ -134,9 +135,10 @@ static int on_raw_text(void *user, const char *text, size_t len) {
 
 static void print_stats(const g4_gen_stats *st) {
     int n_eval = st->n_prompt - st->n_prompt_cached;
-    fprintf(stderr, "\n[prompt: %d tokens (%d cached), %.1f tok/s | generation: %d tokens, %.1f tok/s | first token after %.2f s | stop: %s]\n",
+    fprintf(stderr, "\n[prompt: %d tokens (%d cached), %.1f tok/s | generation: %d tokens, %.1f tok/s | first token after %.2f s | stop: %s | %s kernels]\n",
             st->n_prompt, st->n_prompt_cached, st->t_prompt > 0 ? n_eval / st->t_prompt : 0.0, st->n_gen,
-            st->t_gen > 0 && st->n_gen > 1 ? (st->n_gen - 1) / st->t_gen : 0.0, st->t_first, g4_stop_reason_str(st->stop));
+            st->t_gen > 0 && st->n_gen > 1 ? (st->n_gen - 1) / st->t_gen : 0.0, st->t_first, g4_stop_reason_str(st->stop),
+            g4_types_isa());
 }
 
 /* ---- the conversation ---- */

@@ -82,11 +82,7 @@ void g4_kv_store(g4_kv_layer *c, int pos, const float *k, const float *v) {
 float g4_kv_dot_k(const g4_kv_layer *c, int pos, int head, const float *q) {
     size_t off = ((size_t)(pos % c->n_cells) * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->head_dim;
     const g4_type_traits *f32 = g4_type_traits_get(G4_TYPE_F32);
-    if (c->type == G4_KV_F16) {
-        float row[G4_KV_MAX_HEAD_DIM];
-        g4_type_traits_get(G4_TYPE_F16)->to_float((const uint16_t *)c->k + off, row, c->head_dim);
-        return f32->dot_f32(row, q, c->head_dim);
-    }
+    if (c->type == G4_KV_F16) return g4_type_traits_get(G4_TYPE_F16)->dot_f32((const uint16_t *)c->k + off, q, c->head_dim);
     return f32->dot_f32((const float *)c->k + off, q, c->head_dim);
 }
 

@@ -9,6 +9,7 @@
 #include "util/util.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,18 +172,34 @@ typedef struct mm_task {
     size_t ab, ldx, ldy;
     int T;
     float *Y;
+    int64_t chunk;       /* rows handed out at a time */
+    atomic_llong next;   /* next row to hand out */
 } mm_task;
 
+/* Threads take chunks of rows from a shared counter, so one that is descheduled delays nobody; every
+ * row is computed whole by one thread, so the result does not depend on who computed it. */
 static void mm_rows(void *arg, int ith, int nth) {
-    const mm_task *k = arg;
+    (void)ith, (void)nth;
+    mm_task *k = arg;
     const g4_weight *w = k->w;
-    const int64_t n = w->ne0, r0 = w->ne1 * ith / nth, r1 = w->ne1 * (ith + 1) / nth;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-        if (k->qa)
-            for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_q(row, k->qa + (size_t)t * k->ab, n);
-        else
-            for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_f32(row, k->X + (size_t)t * k->ldx, n);
+    const int64_t n = w->ne0;
+    float out[G4_BATCH];
+    for (;;) {
+        const int64_t r0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
+        if (r0 >= w->ne1) break;
+        const int64_t r1 = r0 + k->chunk < w->ne1 ? r0 + k->chunk : w->ne1;
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+            if (k->qa && k->T > 1) { /* one pass over the weight row for the whole batch */
+                g4_dot_q_multi(k->tr, row, k->qa, k->ab, k->T, out, n);
+                for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = out[t];
+            } else if (k->qa) {
+                k->Y[r] = k->tr->dot_q(row, k->qa, n);
+            } else {
+                for (int t = 0; t < k->T; t++)
+                    k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_f32(row, k->X + (size_t)t * k->ldx, n);
+            }
+        }
     }
 }
 
@@ -191,6 +208,10 @@ static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t 
     const int64_t n = w->ne0;
     const g4_type_traits *at = NULL;
     mm_task k = {.w = w, .tr = tr, .X = X, .ldx = ldx, .ldy = ldy, .T = T, .Y = Y};
+    const int nth = g4_pool_size(c->pool);
+    /* about 8 chunks per thread, at least 4 rows each */
+    k.chunk = w->ne1 / (8 * nth) > 4 ? w->ne1 / (8 * nth) : 4;
+    atomic_init(&k.next, 0);
     if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
         g4_type_row_bytes(tr->vec_dot_type, n) <= c->qact_row) {
         k.ab = g4_type_row_bytes(tr->vec_dot_type, n);
@@ -199,7 +220,10 @@ static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t 
         k.qa = qa;
     }
     /* small products are not worth waking the workers */
-    if ((uint64_t)w->ne1 * (uint64_t)n * (uint64_t)T < 32768) mm_rows(&k, 0, 1);
+    if ((uint64_t)w->ne1 * (uint64_t)n * (uint64_t)T < 32768) {
+        k.chunk = w->ne1;
+        mm_rows(&k, 0, 1);
+    }
     else g4_pool_run(c->pool, mm_rows, &k);
 }
 
