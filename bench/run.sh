@@ -1,33 +1,119 @@
 #!/usr/bin/env bash
-# make bench: prompt and decode speed of g4 on a full-size E2B-shaped Gemma 4 (random weights, made by
-# `g4 synth` and cached in BUILD/bench), written to bench/results.md. The tokenizer's throughput is
-# measured by bench/tokenizer.sh (make bench-tokenizer, which make bench runs first).
+# make bench: g4 against llama.cpp on full-size E2B-shaped Gemma 4 files (random weights from `g4 synth --scale
+# full`, cached in build/bench), same file, same threads, back to back. Writes bench/results.md and the plots
+# bench/tok_s_by_type.png and bench/tok_s_by_depth.png. docs/performance.md explains the method.
+#
+# Needs: python3 (tables), node + node-llama-cpp (the llama.cpp side; without it those columns say n/a),
+# gnuplot (apt-get install gnuplot-nox; without it the plots are skipped). It installs nothing itself.
+#
+# Settings (environment):
+#   BUILD              build directory holding g4 (default build)
+#   BENCH_CACHE        where the synthesized models and raw JSON results go (default build/bench)
+#   BENCH_THREADS      threads for both engines (default 2)
+#   BENCH_TYPES        weight types (default "f16 q8_0 q4_0 q4_k")
+#   BENCH_PROMPT/GEN   prompt and decode tokens of the side-by-side runs (default 64 / 16: today's g4 would
+#                      need minutes per type for 512 / 128)
+#   BENCH_LLAMA_REF    1 (default): also run llama.cpp at 512 / 128, the issue's pp512 / tg128 reference
+#   BENCH_DEPTHS       context depths of the decode-vs-depth series on BENCH_DEPTH_TYPE (default "0 128 512", q4_0)
+#   BENCH_DEPTH_PROMPT/GEN  prompt and decode tokens at each depth (default 16 / 8)
+#   BENCH_SCALE        full (default) or tiny (a smoke test of this script in seconds)
+#   BENCH_BW_GBS       memory read bandwidth for the decode bound, GB/s (default 29.8, measured on this machine kind)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 G4="$BUILD/g4"
-mkdir -p "$BUILD/bench"
-out=bench/results.md
-cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-{
-    echo "# g4 benchmark results"
-    echo
-    echo "$(date -u +%Y-%m-%d), $cpu, $(nproc) threads, g4 $("$G4" --version | cut -d' ' -f2)."
-    echo "Scalar kernels (SIMD is issue #4). Random-weight E2B-shaped models from \`g4 synth --scale full\`."
-    echo
-    echo "| weights | file | prompt tok/s (64 tokens) | decode tok/s (16 tokens) |"
-    echo "|---|---|---|---|"
-} >"$out"
-for t in q4_0 q8_0; do
-    m="$BUILD/bench/e2b-full-$t.gguf"
-    [ -s "$m" ] || "$G4" synth --variant e2b --scale full --type "$t" --seed 1 --out "$m"
-    prompt=$(printf 'the quick brown fox jumps over the lazy dog %.0s' $(seq 8))
-    "$G4" run "$m" "$prompt" --raw -n 16 --temperature 0 --ctx 1024 -v >/dev/null 2>"$BUILD/bench/run-$t.log"
-    line=$(grep -E '^\[prompt:' "$BUILD/bench/run-$t.log")
-    pp=$(echo "$line" | sed -E 's/.*cached\), ([0-9.]+) tok\/s.*/\1/')
-    tg=$(echo "$line" | sed -E 's/.*generation: [0-9]+ tokens, ([0-9.]+) tok\/s.*/\1/')
-    size=$(du -h "$m" | cut -f1)
-    echo "| $t | $size | $pp | $tg |" >>"$out"
-    echo "$t: prompt $pp tok/s, decode $tg tok/s"
+CACHE=${BENCH_CACHE:-build/bench}
+THREADS=${BENCH_THREADS:-2}
+TYPES=${BENCH_TYPES:-"f16 q8_0 q4_0 q4_k"}
+PROMPT=${BENCH_PROMPT:-64}
+GEN=${BENCH_GEN:-16}
+LLAMA_REF=${BENCH_LLAMA_REF:-1}
+DEPTHS=${BENCH_DEPTHS:-"0 128 512"}
+DEPTH_TYPE=${BENCH_DEPTH_TYPE:-q4_0}
+DEPTH_PROMPT=${BENCH_DEPTH_PROMPT:-16}
+DEPTH_GEN=${BENCH_DEPTH_GEN:-8}
+BW=${BENCH_BW_GBS:-29.8}
+SCALE=${BENCH_SCALE:-full}
+RES="$CACHE/results"
+
+[ -x "$G4" ] || { echo "bench: $G4 not found (run make first)" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "bench: python3 is needed for the tables" >&2; exit 1; }
+mkdir -p "$CACHE" "$RES"
+rm -f "$RES"/*.json
+start=$(date +%s)
+load0=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load0" 'BEGIN { exit !(l > 0.5) }'; then
+    echo "bench: load average is $load0: other work on this machine will distort the numbers (llama.cpp's" \
+         "spinning threads suffer most when a core is taken)" >&2
+fi
+
+have_llama=1
+if ! command -v node >/dev/null || ! node bench/llama_bench.mjs --help 2>&1 | grep -q usage ||
+   ! { [ -n "${G4_LLAMA_NODE_MODULES:-}" ] || [ -d /work/llamacpp/node_modules/node-llama-cpp ] ||
+       [ -d build/npm-llama/node_modules/node-llama-cpp ]; }; then
+    echo "bench: node-llama-cpp not found: the llama.cpp columns will say n/a" >&2
+    have_llama=0
+fi
+
+model_of() { echo "$CACHE/e2b-$SCALE-$1.gguf"; }
+ensure_model() {
+    local m
+    m=$(model_of "$1")
+    if [ ! -s "$m" ]; then
+        echo "== synth $1 (once; cached in $CACHE)"
+        "$G4" synth --variant e2b --scale "$SCALE" --type "$1" --seed 1 --quiet --out "$m"
+    fi
+}
+# run NAME CMD...: the last line of the command's stdout into RES/NAME.json (failures are noted, not fatal)
+run() {
+    local name=$1
+    shift
+    echo "== $name: $*"
+    if "$@" >"$RES/$name.log" 2>&1; then
+        tail -n1 "$RES/$name.log" >"$RES/$name.json"
+        grep -E "prompt tok/s|decode tok/s" "$RES/$name.log" | sed 's/^ */   /' | tr -s ' ' | paste -sd' ' -
+    else
+        echo "   FAILED (see $RES/$name.log)" >&2
+    fi
+}
+
+for t in $TYPES; do
+    ensure_model "$t"
+    m=$(model_of "$t")
+    # warm the page cache once so neither engine pays the first read of the file
+    cat "$m" >/dev/null
+    run "g4-$t" "$G4" bench "$m" --threads "$THREADS" --prompt "$PROMPT" --gen "$GEN" --kv f16 --json
+    if [ $have_llama = 1 ]; then
+        run "llama-$t" node bench/llama_bench.mjs "$m" --threads "$THREADS" --prompt "$PROMPT" --gen "$GEN" --kv f16 --json
+        if [ "$LLAMA_REF" = 1 ]; then
+            run "llamaref-$t" node bench/llama_bench.mjs "$m" --threads "$THREADS" --prompt 512 --gen 128 --kv f16 --json
+        fi
+    fi
 done
-echo "wrote $out"
+
+ensure_model "$DEPTH_TYPE"
+m=$(model_of "$DEPTH_TYPE")
+cat "$m" >/dev/null
+for d in $DEPTHS; do
+    run "g4-depth-$d" "$G4" bench "$m" --threads "$THREADS" --prompt "$DEPTH_PROMPT" --gen "$DEPTH_GEN" --depth "$d" --kv f16 --json
+    if [ $have_llama = 1 ]; then
+        run "llama-depth-$d" node bench/llama_bench.mjs "$m" --threads "$THREADS" \
+            --prompt "$DEPTH_PROMPT" --gen "$DEPTH_GEN" --depth "$d" --kv f16 --json
+    fi
+done
+elapsed=$(($(date +%s) - start))
+load1=$(cut -d' ' -f1 /proc/loadavg)
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
+python3 bench/report.py --results "$RES" --out bench/results.md --types "$TYPES" --depths "$DEPTHS" \
+    --depth-type "$DEPTH_TYPE" --bw "$BW" --threads "$THREADS" --prompt "$PROMPT" --gen "$GEN" \
+    --depth-prompt "$DEPTH_PROMPT" --depth-gen "$DEPTH_GEN" --cpu "$cpu" --elapsed "$elapsed" \
+    --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --g4-version "$("$G4" --version | cut -d' ' -f2)" \
+    --load "$load0 at the start, $load1 at the end"
+
+if command -v gnuplot >/dev/null; then
+    gnuplot -e "dir='$RES'" bench/plots.gp && echo "wrote bench/tok_s_by_type.png bench/tok_s_by_depth.png"
+else
+    echo "bench: gnuplot not found (apt-get install gnuplot-nox): plots skipped" >&2
+fi
+echo "wrote bench/results.md ($elapsed s of measuring)"

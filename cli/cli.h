@@ -11,6 +11,7 @@ int g4_cmd_tokenize(int argc, char **argv);    /* cmd_tokenize.c */
 int g4_cmd_detokenize(int argc, char **argv);
 int g4_cmd_vocab_import(int argc, char **argv);
 int g4_cmd_render(int argc, char **argv);
+int g4_cmd_bench(int argc, char **argv);       /* cmd_bench.c */
 
 /* shared helpers (cli/common.c) */
 void cli_die_usage(const char *usage, const char *fmt, ...);

@@ -20,6 +20,7 @@ static const char *usage =
     "  detokenize MODEL --ids IDS    the text of token ids\n"
     "  vocab-import TOKENIZER.json --out VOCAB.gguf   HF tokenizer.json -> vocab-only GGUF\n"
     "  render MODEL --messages F     the exact prompt text for a conversation (Gemma 4 chat format)\n"
+    "  bench MODEL                   prompt and decode tok/s, time to first token, memory (--json)\n"
     "\n"
     "Run 'g4 COMMAND --help' for the options of a command.\n";
 
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "detokenize")) return g4_cmd_detokenize(argc - 1, argv + 1);
     if (!strcmp(cmd, "vocab-import")) return g4_cmd_vocab_import(argc - 1, argv + 1);
     if (!strcmp(cmd, "render")) return g4_cmd_render(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return g4_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

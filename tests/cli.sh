@@ -176,5 +176,30 @@ if grep -q "dropped the oldest turn" "$tmp/long.out"; then ok; else bad "overflo
 "$G4" chat "$S" --ctx 96 -n 20 --overflow stop --seed 1 <"$tmp/long.in" >"$tmp/long2.out" 2>&1
 if grep -q "Your message was not sent" "$tmp/long2.out"; then ok; else bad "overflow stop: $(cat "$tmp/long2.out")"; fi
 
+# g4 bench on a tiny E2B-shaped model: the table, one JSON object on the last line, clear errors
+B="$tmp/bench.gguf"
+if "$G4" synth --variant e2b --out "$B" --quiet && "$G4" bench "$B" --prompt 24 --gen 4 --depth 8 --reps 3 --threads 2 --json >"$tmp/bench.out" 2>&1; then
+    if tail -n1 "$tmp/bench.out" | python3 -c "
+import json, sys
+d = json.loads(sys.stdin.read())
+for k in ('pp_tok_s', 'tg_tok_s', 'ttft_s', 'peak_rss_bytes', 'kv_bytes', 'kv_bytes_per_token', 'streamed_bytes_per_token', 'file_bytes'):
+    assert isinstance(d[k], (int, float)) and d[k] > 0, (k, d.get(k))
+assert d['threads'] == 2 and d['n_prompt'] == 24 and d['n_gen'] == 4 and d['depth'] == 8 and d['reps'] == 3, d
+assert len(d['pp_runs']) == 3 and len(d['tg_runs']) == 3 and d['type'] == 'F32' and d['model'].endswith('bench.gguf'), d
+"; then ok; else bad "bench --json: $(tail -n1 "$tmp/bench.out")"; fi
+    if grep -q "prompt tok/s" "$tmp/bench.out" && grep -q "KV bytes per extra token" "$tmp/bench.out"; then ok; else bad "bench table: $(head -c 600 "$tmp/bench.out")"; fi
+else bad "g4 bench failed: $(head -c 600 "$tmp/bench.out")"; fi
+expect 0 "usage: g4 bench" -- "$G4" bench --help
+expect 2 "no model given" -- "$G4" bench
+expect 2 "bad --prompt '0'" -- "$G4" bench "$B" --prompt 0
+expect 2 "bad --gen 'x'" -- "$G4" bench "$B" --gen x
+expect 2 "bad --reps" -- "$G4" bench "$B" --reps 1000
+expect 2 "unknown KV type 'q8'" -- "$G4" bench "$B" --kv q8
+expect 2 "option --depth needs a value" -- "$G4" bench "$B" --depth
+expect 2 "unknown option '--frob'" -- "$G4" bench "$B" --frob
+expect 1 "cannot open" -- "$G4" bench "$tmp/missing.gguf"
+printf 'not a gguf file at all' >"$tmp/junk.gguf"
+expect 1 "GGUF|magic|truncated" -- "$G4" bench "$tmp/junk.gguf"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
