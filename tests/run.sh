@@ -47,8 +47,11 @@ if [ ! -d "$ORACLE" ]; then
 fi
 
 # llama.cpp for the comparisons (node-llama-cpp from npm, cached in build/npm-llama; skipped without npm)
+# (node-llama-cpp needs Node.js 20 or later; with an older one these comparisons are skipped)
 LLAMA_NM=${G4_LLAMA_NODE_MODULES:-$PWD/build/npm-llama/node_modules}
-if [ ! -d "$LLAMA_NM/node-llama-cpp" ] && [ -z "${G4_LLAMA_NODE_MODULES:-}" ] && command -v npm >/dev/null; then
+node_major=$(node --version 2>/dev/null | sed -E 's/^v([0-9]+).*/\1/')
+[ "${node_major:-0}" -ge 20 ] 2>/dev/null || { echo "Node.js 20+ not found: the llama.cpp comparisons are skipped"; LLAMA_NM=/nonexistent; }
+if [ "$LLAMA_NM" != /nonexistent ] && [ ! -d "$LLAMA_NM/node-llama-cpp" ] && [ -z "${G4_LLAMA_NODE_MODULES:-}" ] && command -v npm >/dev/null; then
     mkdir -p build/npm-llama
     (cd build/npm-llama && { [ -f package.json ] || echo '{"private":true}' >package.json; } &&
         npm install --no-audit --no-fund --omit=optional node-llama-cpp@3.22.1 @node-llama-cpp/linux-x64@3.22.1 \
