@@ -168,6 +168,27 @@ static json_t *tp_key(tp *t) {
     return tp_new(t, lossy_string(t->s + a, z - a));
 }
 
+/* After an element of an object or array: 0 when a ',' leads to another element, 1 when `close` (or a
+ * trailing ',' before it) ends the container, -1 (with the error set) otherwise. */
+static int tp_after_item(tp *t, char close) {
+    tp_ws(t);
+    if (t->i < t->n && t->s[t->i] == ',') {
+        t->i++;
+        tp_ws(t);
+        if (t->i < t->n && t->s[t->i] == close) { /* trailing comma */
+            t->i++;
+            return 1;
+        }
+        return 0;
+    }
+    if (t->i < t->n && t->s[t->i] == close) {
+        t->i++;
+        return 1;
+    }
+    tp_fail(t, close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+    return -1;
+}
+
 static json_t *tp_object(tp *t, int depth) {
     json_t *o = json_object();
     if (!o) return tp_oom(t);
@@ -203,22 +224,9 @@ static json_t *tp_object(tp *t, int depth) {
             tp_oom(t);
             goto fail;
         }
-        tp_ws(t);
-        if (t->i < t->n && t->s[t->i] == ',') {
-            t->i++;
-            tp_ws(t);
-            if (t->i < t->n && t->s[t->i] == '}') { /* trailing comma */
-                t->i++;
-                return o;
-            }
-            continue;
-        }
-        if (t->i < t->n && t->s[t->i] == '}') {
-            t->i++;
-            return o;
-        }
-        tp_fail(t, "expected ',' or '}'");
-        goto fail;
+        int end = tp_after_item(t, '}');
+        if (end < 0) goto fail;
+        if (end) return o;
     }
 fail:
     json_decref(o);
@@ -241,22 +249,9 @@ static json_t *tp_array(tp *t, int depth) {
             tp_oom(t);
             goto fail;
         }
-        tp_ws(t);
-        if (t->i < t->n && t->s[t->i] == ',') {
-            t->i++;
-            tp_ws(t);
-            if (t->i < t->n && t->s[t->i] == ']') {
-                t->i++;
-                return a;
-            }
-            continue;
-        }
-        if (t->i < t->n && t->s[t->i] == ']') {
-            t->i++;
-            return a;
-        }
-        tp_fail(t, "expected ',' or ']'");
-        goto fail;
+        int end = tp_after_item(t, ']');
+        if (end < 0) goto fail;
+        if (end) return a;
     }
 fail:
     json_decref(a);

@@ -372,6 +372,20 @@ static void put_trimmed(cbuf *o, const json_t *v) {
 }
 
 /* ---- macro format_tool_response_block(tool_name, response) ----------------------------------------------------------------- */
+/* key:value,key:value of an object's fields in the template's dictsort order (no braces) */
+static void format_fields(rctx *c, const json_t *obj, const char *what) {
+    cbuf *o = c->out;
+    size_t n;
+    py_item *it = dictsort_or_fail(c, obj, &n, what);
+    for (size_t i = 0; i < n && !c->st; i++) {
+        if (i) cb_putc(o, ',');
+        cb_put(o, it[i].key, it[i].klen);
+        cb_putc(o, ':');
+        format_argument(c, it[i].value, 0);
+    }
+    free(it);
+}
+
 static int format_tool_response_block(rctx *c, const json_t *name, const json_t *response) {
     cbuf *o = c->out;
     cb_puts(o, "<|tool_response>response:");
@@ -379,15 +393,7 @@ static int format_tool_response_block(rctx *c, const json_t *name, const json_t 
     else cb_puts(o, "unknown");
     cb_putc(o, '{');
     if (json_is_object(response)) {
-        size_t n;
-        py_item *it = dictsort_or_fail(c, response, &n, "response");
-        for (size_t i = 0; i < n && !c->st; i++) {
-            if (i) cb_putc(o, ',');
-            cb_put(o, it[i].key, it[i].klen);
-            cb_putc(o, ':');
-            format_argument(c, it[i].value, 0);
-        }
-        free(it);
+        format_fields(c, response, "response");
     } else {
         cb_puts(o, "value:");
         format_argument(c, response, 0);
@@ -462,15 +468,7 @@ static int render_tool_call(rctx *c, const json_t *tc, size_t idx) {
     put_json_str(o, json_object_get(fn, "name"));
     cb_putc(o, '{');
     if (json_is_object(args)) {
-        size_t n;
-        py_item *it = dictsort_or_fail(c, args, &n, "arguments");
-        for (size_t i = 0; i < n && !c->st; i++) {
-            if (i) cb_putc(o, ',');
-            cb_put(o, it[i].key, it[i].klen);
-            cb_putc(o, ':');
-            format_argument(c, it[i].value, 0);
-        }
-        free(it);
+        format_fields(c, args, "arguments");
     } else if (!json_is_null(args)) {
         fail(c, G4_ERR_ARG, "tool_calls[%zu].function.arguments must be a JSON object (or a string holding one), "
                             "not %s", idx, type_name(args));
