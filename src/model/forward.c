@@ -4,6 +4,7 @@
 #include "kernels/ops.h"
 #include "kv/kv.h"
 #include "model/model.h"
+#include "quant/repack.h"
 #include "quant/types.h"
 #include "util/pool.h"
 #include "util/util.h"
@@ -158,6 +159,7 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
         g4_ctx_free(c);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory allocating inference buffers");
     }
+    if (!p->exact) g4_model_repack(m, c->pool, NULL); /* once per model; failure leaves the plain rows */
     *out = c;
     return G4_OK;
 }
@@ -169,6 +171,7 @@ typedef struct mm_task {
     const g4_type_traits *tr;
     const float *X;      /* exact path: float activations */
     const uint8_t *qa;   /* fast path: encoded activations, ab bytes per row */
+    int packed;          /* qa encoded for w->rp: groups of 8 rows at a time */
     size_t ab, ldx, ldy;
     int T;
     float *Y;
@@ -184,6 +187,21 @@ static void mm_rows(void *arg, int ith, int nth) {
     const g4_weight *w = k->w;
     const int64_t n = w->ne0;
     float out[G4_BATCH];
+    if (k->packed) { /* chunks of 8-row groups; each group meets the batch G4_RP_MAXT tokens at a time */
+        const int64_t groups = w->ne1 / G4_RP_ROWS;
+        const size_t gb = (size_t)G4_RP_ROWS * w->row_bytes;
+        for (;;) {
+            const int64_t g0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
+            if (g0 >= groups) break;
+            const int64_t g1 = g0 + k->chunk < groups ? g0 + k->chunk : groups;
+            for (int64_t g = g0; g < g1; g++)
+                for (int t0 = 0; t0 < k->T; t0 += G4_RP_MAXT)
+                    w->rp->gemm(w->packed + (size_t)g * gb, k->qa + (size_t)t0 * k->ab, k->ab,
+                                k->T - t0 < G4_RP_MAXT ? k->T - t0 : G4_RP_MAXT,
+                                k->Y + (size_t)t0 * k->ldy + (size_t)g * G4_RP_ROWS, k->ldy, n);
+        }
+        return;
+    }
     for (;;) {
         const int64_t r0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
         if (r0 >= w->ne1) break;
@@ -212,7 +230,14 @@ static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t 
     /* about 8 chunks per thread, at least 4 rows each */
     k.chunk = w->ne1 / (8 * nth) > 4 ? w->ne1 / (8 * nth) : 4;
     atomic_init(&k.next, 0);
-    if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
+    if (!c->p.exact && w->packed && g4_repack_act_bytes(w->rp, n) <= c->qact_row) {
+        k.ab = g4_repack_act_bytes(w->rp, n);
+        for (int t = 0; t < T; t++) w->rp->act(X + (size_t)t * ldx, c->qact + (size_t)t * k.ab, n);
+        k.qa = c->qact;
+        k.packed = 1;
+        const int64_t groups = w->ne1 / G4_RP_ROWS;
+        k.chunk = groups / (8 * nth) > 1 ? groups / (8 * nth) : 1;
+    } else if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
         g4_type_row_bytes(tr->vec_dot_type, n) <= c->qact_row) {
         k.ab = g4_type_row_bytes(tr->vec_dot_type, n);
         uint8_t *qa = c->qact;

@@ -156,6 +156,8 @@ void g4_model_free(g4_model *m) {
     if (!m) return;
     for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
     free(m->owned);
+    g4_model_unpack(m);
+    pthread_mutex_destroy(&m->repack_lock);
     free(m->layers);
     g4_vocab_free(m->vocab);
     gguf_close(m->gf);
@@ -365,6 +367,7 @@ g4_status g4_model_from_gguf(g4_model **out, gguf_file *f, g4_error *err) {
         return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     }
     m->gf = f;
+    pthread_mutex_init(&m->repack_lock, NULL);
     int *ff = NULL, *kvh = NULL;
     g4_status s = load_hparams(m, &ff, &kvh, err);
     free(ff);

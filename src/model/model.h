@@ -7,6 +7,11 @@
 #include "g4.h"
 #include "gguf/gguf.h"
 
+#include <pthread.h>
+
+struct g4_pool;
+struct g4_repack_traits;
+
 /* A weight matrix in the mapping: ne0 = input length (contiguous row), ne1 = rows (outputs),
  * ne2 = experts (1 for ordinary matrices). */
 typedef struct g4_weight {
@@ -15,6 +20,9 @@ typedef struct g4_weight {
     int64_t ne0, ne1, ne2;
     size_t row_bytes;
     const uint8_t *data;
+    /* the same rows interleaved for the kernel set (model/repack.c), or NULL */
+    const uint8_t *packed;
+    const struct g4_repack_traits *rp;
 } g4_weight;
 
 typedef struct g4_layer {
@@ -72,10 +80,24 @@ struct g4_model {
     /* f32 copies of small 1-D tensors stored in other types */
     float **owned;
     int n_owned;
+    /* load-time repacking (model/repack.c): done once, by the first context that computes */
+    pthread_mutex_t repack_lock;
+    int repack_done;
+    uint8_t *packed;       /* one anonymous mapping holding every repacked matrix */
+    size_t packed_bytes;
+    int n_packed;          /* matrices repacked */
 };
 
 /* Build a model from an already parsed GGUF file; takes ownership of f (also on failure). */
 g4_status g4_model_from_gguf(g4_model **out, gguf_file *f, g4_error *err);
+
+/* Repack the weight matrices into the interleaved layouts of the kernel set in use (once per model;
+ * thread-safe; a no-op when the kernel set has none or G4_REPACK=0). The rows are copied with the
+ * pool's threads, then the original pages of the file mapping are released from the process (they
+ * stay in the page cache). On failure (out of memory) the model keeps working on the original rows. */
+g4_status g4_model_repack(g4_model *m, struct g4_pool *pool, g4_error *err);
+/* Drop the repacked copies (g4_model_free does it). */
+void g4_model_unpack(g4_model *m);
 
 /* Matrix e of a 3-D expert tensor as a 2-D weight. */
 g4_weight g4_weight_expert(const g4_weight *w, int e);

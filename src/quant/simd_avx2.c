@@ -7,6 +7,7 @@
 #if defined(__x86_64__)
 
 #include "quant/blocks.h"
+#include "quant/repack.h"
 #include "util/util.h"
 
 #include <cpuid.h>
@@ -646,5 +647,89 @@ AVX2 void g4_from_float_q8_K_avx2(const float *x, void *dst, int64_t n) {
         y[i].d = 1.0f / iscale;
     }
 }
+
+/* ---- repacked (8-row interleaved) layouts: see repack.h ------------------------------------------
+ * Lane r of every 256-bit vector belongs to weight row r; 4 activation bytes are broadcast to all
+ * lanes. Q4_0: unsigned nibbles (0..15) x activation, 8 maddubs results summed in int16 (|sum| <=
+ * 8 * 2 * 15 * 128 = 30720: exact), then 8 * (sum of the activation block) subtracted in int32.
+ * Q8_0: sign trick per 4-byte chunk, int32 sums. The float epilogue is the reference's
+ * fmaf(d_w * d_x, sumi, acc), lane by lane: results bit-identical to repack.c. */
+
+AVX2 static inline __attribute__((always_inline)) __m256i bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as,
+                                                                   const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK4_0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 144;
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        __m256i s[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
+        UNROLL for (int c = 0; c < 4; c++) {
+            const __m256i v = load256(g + 16 + 32 * c);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(lo, bcast32(a->qs + 4 * c)));
+                s[t] = _mm256_add_epi16(s[t], _mm256_maddubs_epi16(hi, bcast32(a->qs + 16 + 4 * c)));
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            const __m256i si = _mm256_sub_epi32(_mm256_madd_epi16(s[t], ones), _mm256_set1_epi32(8 * a->s));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), _mm256_cvtepi32_ps(si), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as,
+                                                                   const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 272;
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        __m256i s[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
+        UNROLL for (int c = 0; c < 8; c++) {
+            const __m256i v = load256(g + 16 + 32 * c);
+            const __m256i av = _mm256_sign_epi8(v, v);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                const __m256i p = _mm256_maddubs_epi16(av, _mm256_sign_epi8(bcast32(a->qs + 4 * c), v));
+                s[t] = _mm256_add_epi32(s[t], _mm256_madd_epi16(p, ones));
+            }
+        }
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* y rows are 8 floats apart within a token; ldy between tokens */
+#define RP_DRIVER(fname, kern)                                                                       \
+    AVX2 void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        switch (nt) {                                                                              \
+        case 4: kern(pw, act, as, 4, y, ldy, n); break;                                            \
+        case 3: kern(pw, act, as, 3, y, ldy, n); break;                                            \
+        case 2: kern(pw, act, as, 2, y, ldy, n); break;                                            \
+        case 1: kern(pw, act, as, 1, y, ldy, n); break;                                            \
+        default: break;                                                                            \
+        }                                                                                          \
+    }
+RP_DRIVER(g4_rp_gemm_q4_0x8_avx2, rp_q4_0x8_k)
+RP_DRIVER(g4_rp_gemm_q8_0x8_avx2, rp_q8_0x8_k)
 
 #endif /* __x86_64__ */

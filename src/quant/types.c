@@ -7,6 +7,7 @@
  * bit-exact, dots within float rounding), keeping the g4_* scalar functions as the reference.
  */
 #include "quant/blocks.h"
+#include "quant/repack.h"
 #include "quant/simd.h"
 #include "quant/types.h"
 #include "util/util.h"
@@ -239,6 +240,9 @@ static void install_avx2(void) {
     traits[G4_TYPE_Q8_0].from_float = g4_from_float_q8_0_avx2;
     traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx2;
     traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx2;
+    /* 8-row interleaved weights (repack.h) */
+    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx2, NULL);
+    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx2, NULL);
     isa_name = "avx2";
 }
 #endif

@@ -1,0 +1,80 @@
+/* Interleaved ("repacked") weight layouts for the matrix products.
+ *
+ * GGUF stores a weight matrix row after row. A decode step multiplies every row with one activation
+ * row, so a kernel working on one weight row at a time ends each row with a horizontal sum and keeps
+ * only one row's worth of independent work in flight. Repacking puts G4_RP_ROWS (8) consecutive rows
+ * side by side, block by block: lane r of a 256-bit register then always belongs to row r, the
+ * activation bytes are broadcast to all lanes, and one pass yields 8 results with no horizontal sums.
+ *
+ * Layouts (one "block column" = block i of the 8 rows of a group, stored contiguously, groups one after
+ * the other):
+ *   Q4_0x8  144 bytes: d[8] (fp16 of rows 0..7), then for chunk c = 0..3, for row r = 0..7, the 4
+ *           bytes qs[4c..4c+3] of row r (low nibbles: elements 4c..4c+3, high: 16+4c..16+4c+3).
+ *   Q8_0x8  272 bytes: d[8], then for chunk c = 0..7, for row r = 0..7, qs[4c..4c+3] of row r.
+ * The packed copy takes exactly as many bytes as the original rows.
+ *
+ * Activations for these kernels: block_q8p, the Q8_0 encoding of the row (bit-identical quants and
+ * scale) with the scale as float and the sum of the 32 quants (the Q4_0 kernel multiplies unsigned
+ * nibbles and subtracts 8 * sum once per block).
+ *
+ * Results: for each row r and activation row t,
+ *     acc = 0; for each block i: acc = fmaf(d_w[r][i] * d_x[t][i], (float)sumi(r, t, i), acc)
+ * with sumi the exact integer dot product of the block. The SIMD kernels compute exactly this (the
+ * integer parts are exact and the float steps are the same correctly rounded operations), so they are
+ * bit-identical to the scalar references here, and a token's result does not depend on how many
+ * tokens were multiplied together (decode and prefill agree).
+ */
+#ifndef G4_QUANT_REPACK_H
+#define G4_QUANT_REPACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define G4_RP_ROWS 8   /* rows per interleaved group */
+#define G4_RP_MAXT 4   /* activation rows per gemm call */
+
+typedef struct {
+    float d;       /* the Q8_0 scale (an fp16 value) as float */
+    int32_t s;     /* sum of qs */
+    int8_t qs[32];
+} block_q8p;
+_Static_assert(sizeof(block_q8p) == 40, "block_q8p size");
+
+/* Multiply one packed group (8 rows of n values) with nt <= G4_RP_MAXT encoded activation rows
+ * (act, as bytes apart): y[t * ldy + r] for r < 8, t < nt. */
+typedef void (*g4_rp_gemm_fn)(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy,
+                              int64_t n);
+/* Interleave 8 rows (row_bytes apart, n values each) into one group. */
+typedef void (*g4_rp_pack_fn)(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+/* Encode an activation row of n floats for the kernel (dst: act_bytes(n) bytes). */
+typedef void (*g4_rp_act_fn)(const float *x, void *dst, int64_t n);
+
+typedef struct g4_repack_traits {
+    const char *name;  /* "Q4_0x8" */
+    int type;          /* the GGUF weight type it repacks */
+    int blck;          /* values per block */
+    size_t act_block;  /* bytes per activation block */
+    g4_rp_pack_fn pack;
+    g4_rp_act_fn act;
+    g4_rp_gemm_fn gemm;
+} g4_repack_traits;
+
+/* The repacked layout of a weight type for the kernel set in use (g4_types_init), or NULL when there
+ * is none (types without one, or the scalar kernel set: then the row-by-row kernels are used). */
+const g4_repack_traits *g4_repack_get(int type);
+/* The layout with its scalar reference kernels, whatever the kernel set (tests). */
+const g4_repack_traits *g4_repack_ref(int type);
+/* bytes of an encoded activation row */
+size_t g4_repack_act_bytes(const g4_repack_traits *rt, int64_t n);
+
+/* scalar references (also the fallback pieces of the SIMD tables) */
+void g4_rp_pack_q4_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_pack_q8_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_act_q8p(const float *x, void *dst, int64_t n);
+void g4_rp_gemm_q4_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_q8_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+
+/* installed by g4_types_init for the kernel set in use */
+void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act);
+
+#endif

@@ -1,0 +1,210 @@
+/* Repacked (8-row interleaved) weight kernels (src/quant/repack.h).
+ *
+ *   scalar reference gemm vs the row-by-row scalar dot_q of the original rows: the same integer block
+ *     sums, only the float accumulation differs: |ref - dot| <= (nb + 48) * FLT_EPSILON * A, A the sum
+ *     of |w_i * x_i| (as in test_simd);
+ *   the kernel set's gemm (AVX2, ...) vs the scalar reference: bit-identical, for 1..4 activation rows,
+ *     any activation stride and output stride;
+ *   a token's result does not depend on how many tokens were multiplied with it (bit-identical).
+ * Weights are random bytes with random non-zero fp16 scales over the whole range; activations have
+ * per-block magnitudes 2^-20 .. 2^20, never zero.
+ *
+ *   test_repack --bench   single-thread GB/s of weight bytes: decode (1 activation row) and prefill
+ *                         (32 rows), repacked kernel vs the row-by-row kernels, on 256 MiB of weights.
+ */
+#include "quant/blocks.h"
+#include "quant/repack.h"
+#include "quant/types.h"
+#include "util/util.h"
+
+#include "t.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0};
+
+static uint16_t rand_scale(void) {
+    for (;;) {
+        const uint16_t h = (uint16_t)(t_rand64() >> 48);
+        if ((h & 0x7c00) == 0x7c00 || (h & 0x7fff) == 0) continue;
+        return h;
+    }
+}
+
+/* rows of random blocks of a 32-value type whose fp16 scale is the first field */
+static void rand_rows(int type, uint8_t *w, int64_t nrows, int64_t n) {
+    const g4_type_traits *tr = g4_type_traits_get(type);
+    const size_t nblk = (size_t)nrows * (size_t)(n / tr->blck);
+    for (size_t b = 0; b < nblk; b++) {
+        uint8_t *blk = w + b * tr->type_size;
+        for (size_t k = 0; k < tr->type_size; k++) blk[k] = (uint8_t)(t_rand64() >> 56);
+        const uint16_t h = rand_scale();
+        memcpy(blk, &h, 2);
+    }
+}
+
+static void rand_acts(float *x, int64_t n) {
+    for (int64_t i = 0; i < n; i += 32) {
+        const float s = ldexpf(1.0f, (int)(t_rand64() % 41) - 20);
+        for (int64_t j = i; j < n && j < i + 32; j++) x[j] = t_randf() * s;
+    }
+}
+
+static double abs_terms(int type, const uint8_t *w, const void *xq, int64_t n) {
+    float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    g4_type_traits_get(type)->to_float(w, a, n);
+    g4_type_traits_get(G4_TYPE_Q8_0)->to_float(xq, b, n);
+    double s = 0;
+    for (int64_t i = 0; i < n; i++) s += fabs((double)a[i] * b[i]);
+    free(a);
+    free(b);
+    return s;
+}
+
+static void check_type(int type) {
+    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(G4_TYPE_Q8_0);
+    const g4_repack_traits *ref = g4_repack_ref(type), *act = g4_repack_get(type);
+    CHECK(ref != NULL, "no reference layout for %s", tr->name);
+    if (!ref) return;
+    static const int64_t blocks[] = {1, 3, 7, 33};
+    int fails_ref = 0, fails_simd = 0, fails_nt = 0, runs = 0;
+    double worst = 0;
+    for (int k = 0; k < 4; k++)
+        for (int groups = 1; groups <= 3; groups++) {
+            const int64_t n = blocks[k] * tr->blck, rows = (int64_t)groups * G4_RP_ROWS;
+            const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(ref, n);
+            const size_t as = ab + 8 * (size_t)(k % 2); /* any activation stride */
+            const size_t ldy = (size_t)rows + 3;        /* and output stride */
+            uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(rb * (size_t)rows);
+            uint8_t *xa = malloc(as * G4_RP_MAXT), *xq = malloc(g4_type_row_bytes(G4_TYPE_Q8_0, n) * G4_RP_MAXT);
+            float *x = malloc((size_t)n * sizeof *x);
+            float *yr = malloc(ldy * G4_RP_MAXT * sizeof *yr), *ys = malloc(ldy * G4_RP_MAXT * sizeof *ys);
+            float *y1 = malloc(ldy * sizeof *y1);
+            if (!w || !pw || !xa || !xq || !x || !yr || !ys || !y1) abort();
+            rand_rows(type, w, rows, n);
+            for (int g = 0; g < groups; g++)
+                ref->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * G4_RP_ROWS * rb, n);
+            const size_t qb = g4_type_row_bytes(G4_TYPE_Q8_0, n);
+            for (int t = 0; t < G4_RP_MAXT; t++) {
+                rand_acts(x, n);
+                ref->act(x, xa + (size_t)t * as, n);
+                q8->from_float(x, xq + (size_t)t * qb, n);
+            }
+            for (int nt = 1; nt <= G4_RP_MAXT; nt++) {
+                for (int g = 0; g < groups; g++) {
+                    const uint8_t *pg = pw + (size_t)g * G4_RP_ROWS * rb;
+                    ref->gemm(pg, xa, as, nt, yr + (size_t)g * G4_RP_ROWS, ldy, n);
+                    if (act) act->gemm(pg, xa, as, nt, ys + (size_t)g * G4_RP_ROWS, ldy, n);
+                }
+                for (int t = 0; t < nt; t++)
+                    for (int64_t r = 0; r < rows; r++) {
+                        const float got = yr[(size_t)t * ldy + (size_t)r];
+                        const float dot = tr->dot_q(w + (size_t)r * rb, xq + (size_t)t * qb, n);
+                        const double A = abs_terms(type, w + (size_t)r * rb, xq + (size_t)t * qb, n);
+                        const double tol = (double)(n / 32 + 48) * FLT_EPSILON * A + 1e-300;
+                        const double err = fabs((double)got - (double)dot);
+                        if (err / tol > worst) worst = err / tol;
+                        runs++;
+                        if (!(err <= tol) && fails_ref++ < 3)
+                            CHECK(0, "%s ref n=%lld row %lld t=%d: %.9g vs dot_q %.9g", tr->name, (long long)n,
+                                  (long long)r, t, got, dot);
+                        if (act && memcmp(&got, &ys[(size_t)t * ldy + (size_t)r], 4) && fails_simd++ < 3)
+                            CHECK(0, "%s %s n=%lld row %lld t=%d nt=%d: %.9g vs reference %.9g", g4_types_isa(),
+                                  tr->name, (long long)n, (long long)r, t, nt, ys[(size_t)t * ldy + (size_t)r], got);
+                    }
+            }
+            /* the last token alone gives the same bits as within a batch of 4 */
+            for (int g = 0; g < groups; g++) {
+                const g4_repack_traits *use = act ? act : ref;
+                use->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa + 3 * as, as, 1, y1 + (size_t)g * G4_RP_ROWS, ldy, n);
+                use->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa, as, 4, ys + (size_t)g * G4_RP_ROWS, ldy, n);
+            }
+            for (int64_t r = 0; r < rows; r++)
+                if (memcmp(&y1[r], &ys[3 * ldy + (size_t)r], 4) && fails_nt++ < 3)
+                    CHECK(0, "%s n=%lld row %lld: alone %.9g, in a batch %.9g", tr->name, (long long)n, (long long)r,
+                          y1[r], ys[3 * ldy + (size_t)r]);
+            free(w), free(pw), free(xa), free(xq), free(x), free(yr), free(ys), free(y1);
+        }
+    CHECK(fails_ref == 0, "%s: %d of %d reference results off the row-by-row dot", tr->name, fails_ref, runs);
+    CHECK(fails_simd == 0, "%s: %d of %d %s results differ from the reference", tr->name, fails_simd, runs,
+          g4_types_isa());
+    CHECK(fails_nt == 0, "%s: batch size changes results", tr->name);
+    printf("ok %s: %d results; reference within tolerance of dot_q (worst err/tol %.3f); %s\n", ref->name, runs, worst,
+           act ? "kernel bit-identical to the reference" : "no SIMD kernel in this set");
+}
+
+/* ---- microbenchmark ---- */
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void bench(int type) {
+    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(G4_TYPE_Q8_0);
+    const g4_repack_traits *rt = g4_repack_get(type);
+    if (!rt) return;
+    const int64_t n = 2048;
+    const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(rt, n), qb = g4_type_row_bytes(G4_TYPE_Q8_0, n);
+    const int64_t rows = (int64_t)((256u << 20) / rb) / G4_RP_ROWS * G4_RP_ROWS;
+    uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(rb * (size_t)rows);
+    uint8_t *xa = malloc(ab * 32), *xq = malloc(qb * 32);
+    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)rows * 32 * sizeof *y);
+    if (!w || !pw || !xa || !xq || !x || !y) abort();
+    rand_rows(type, w, G4_RP_ROWS, n);
+    for (int64_t r = G4_RP_ROWS; r < rows; r++) memcpy(w + (size_t)r * rb, w + (size_t)(r % G4_RP_ROWS) * rb, rb);
+    for (int64_t g = 0; g < rows / G4_RP_ROWS; g++)
+        rt->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * G4_RP_ROWS * rb, n);
+    for (int t = 0; t < 32; t++) {
+        rand_acts(x, n);
+        rt->act(x, xa + (size_t)t * ab, n);
+        q8->from_float(x, xq + (size_t)t * qb, n);
+    }
+    double b_rows = 1e30, b_pack = 1e30, b_multi = 1e30, b_pack32 = 1e30;
+    for (int rep = 0; rep < 5; rep++) {
+        double t0 = now_s();
+        for (int64_t r = 0; r < rows; r++) y[r] = tr->dot_q(w + (size_t)r * rb, xq, n);
+        double t1 = now_s();
+        for (int64_t g = 0; g < rows / G4_RP_ROWS; g++)
+            rt->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa, ab, 1, y + g * G4_RP_ROWS, (size_t)rows, n);
+        double t2 = now_s();
+        if (t1 - t0 < b_rows) b_rows = t1 - t0;
+        if (t2 - t1 < b_pack) b_pack = t2 - t1;
+    }
+    /* prefill: 32 activation rows over 512 KiB of weights (cache-resident) */
+    const int64_t prow = (int64_t)((512u << 10) / rb) / G4_RP_ROWS * G4_RP_ROWS;
+    for (int rep = 0; rep < 5; rep++) {
+        float out[32];
+        double t0 = now_s();
+        for (int64_t r = 0; r < prow; r++) g4_dot_q_multi(tr, w + (size_t)r * rb, xq, qb, 32, out, n);
+        double t1 = now_s();
+        for (int64_t g = 0; g < prow / G4_RP_ROWS; g++)
+            for (int t = 0; t < 32; t += 4)
+                rt->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa + (size_t)t * ab, ab, 4, y + (size_t)t * prow + g * G4_RP_ROWS,
+                         (size_t)prow, n);
+        double t2 = now_s();
+        y[0] += out[0];
+        if (t1 - t0 < b_multi) b_multi = t1 - t0;
+        if (t2 - t1 < b_pack32) b_pack32 = t2 - t1;
+    }
+    const double big = (double)rows * (double)rb, small = (double)prow * (double)rb * 32;
+    printf("%-7s decode %6.2f GB/s row by row, %6.2f GB/s repacked (x%.2f) | prefill x32 %6.2f vs %6.2f GB/s (x%.2f)\n",
+           rt->name, big / b_rows / 1e9, big / b_pack / 1e9, b_rows / b_pack, small / b_multi / 1e9,
+           small / b_pack32 / 1e9, b_multi / b_pack32);
+    free(w), free(pw), free(xa), free(xq), free(x), free(y);
+}
+
+int main(int argc, char **argv) {
+    printf("kernel set in use: %s\n", g4_types_isa());
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_type(types[i]);
+    if (argc > 1 && !strcmp(argv[1], "--bench"))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
+    return t_done();
+}
