@@ -1,4 +1,9 @@
 #include "kernels/ops.h"
+#include "quant/simd.h"
+#include "quant/types.h"
+
+#include <stdatomic.h>
+#include <string.h>
 
 #include <math.h>
 
@@ -15,6 +20,49 @@ void g4_rmsnorm(float *y, const float *x, const float *w, int n, float eps) {
 float g4_gelu(float x) {
     const float c = 0.7978845608028654f; /* sqrt(2/pi) */
     return 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * x * x * x)));
+}
+
+void g4_gelu_mul(float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) a[i] = g4_gelu(a[i]) * b[i];
+}
+
+void g4_softcap(float *x, size_t n, float cap) {
+    for (size_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+}
+
+/* the kernel set of the weight kernels decides (quant/types.c: G4_ISA, CPUID) */
+static int use_avx2(void) {
+#if defined(G4_HAVE_AVX2_KERNELS)
+    static atomic_int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v < 0) {
+        v = strcmp(g4_types_isa(), "scalar") != 0 && g4_cpu_has_avx2();
+        atomic_store_explicit(&cached, v, memory_order_relaxed);
+    }
+    return v;
+#else
+    return 0;
+#endif
+}
+
+void g4_gelu_mul_fast(float *a, const float *b, size_t n) {
+#if defined(G4_HAVE_AVX2_KERNELS)
+    if (use_avx2()) {
+        g4_gelu_mul_avx2(a, b, n);
+        return;
+    }
+#endif
+    g4_gelu_mul(a, b, n);
+}
+
+void g4_softcap_fast(float *x, size_t n, float cap) {
+#if defined(G4_HAVE_AVX2_KERNELS)
+    if (use_avx2()) {
+        g4_softcap_avx2(x, n, cap);
+        return;
+    }
+#endif
+    g4_softcap(x, n, cap);
 }
 
 void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *ff) {

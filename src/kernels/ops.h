@@ -2,12 +2,26 @@
 #ifndef G4_OPS_H
 #define G4_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). y may alias x. */
 void g4_rmsnorm(float *y, const float *x, const float *w, int n, float eps);
 /* gelu with the tanh approximation ("gelu_pytorch_tanh"), exact in float */
 float g4_gelu(float x);
+/* a[i] = gelu(a[i]) * b[i]  (the FFN's gate and up projections) */
+void g4_gelu_mul(float *a, const float *b, size_t n);
+/* x[i] = cap * tanh(x[i] / cap)  (Gemma's final logit soft-cap) */
+void g4_softcap(float *x, size_t n, float cap);
+/* The same with the kernels of the CPU (AVX2 + FMA: a vector tanh a few ulp from tanhf); the scalar
+ * references above where there are none, or with G4_ISA=scalar. */
+void g4_gelu_mul_fast(float *a, const float *b, size_t n);
+void g4_softcap_fast(float *x, size_t n, float cap);
+#if defined(__x86_64__)
+void g4_gelu_mul_avx2(float *a, const float *b, size_t n);
+void g4_softcap_avx2(float *x, size_t n, float cap);
+#endif
+
 /* NEOX RoPE on one head of d values, rotating the first n_rot dims (pairs i, i + n_rot/2):
  * angle_i = pos * base^(-2i/n_rot) / (freq_factors ? freq_factors[i] : 1) */
 void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *freq_factors);

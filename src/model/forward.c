@@ -358,13 +358,18 @@ static void attention(g4_ctx *c, int l, int T) {
     }
 }
 
+/* a = gelu(a) * b: the scalar reference in exact mode, else the CPU's kernels */
+static void gelu_mul(const g4_ctx *c, float *a, const float *b, size_t n) {
+    (c->p.exact ? g4_gelu_mul : g4_gelu_mul_fast)(a, b, n);
+}
+
 /* out[t] = down(gelu(gate(in[t])) * up(in[t])) */
 static void mlp(g4_ctx *c, const g4_weight *gate, const g4_weight *up, const g4_weight *down, const float *in, int T,
                 float *out) {
     const int D = c->m->n_embd, F = (int)gate->ne1;
     matmul(c, gate, in, T, (size_t)D, c->ffa, (size_t)F);
     matmul(c, up, in, T, (size_t)D, c->ffb, (size_t)F);
-    for (size_t i = 0; i < (size_t)T * F; i++) c->ffa[i] = g4_gelu(c->ffa[i]) * c->ffb[i];
+    gelu_mul(c, c->ffa, c->ffb, (size_t)T * F);
     matmul(c, down, c->ffa, T, (size_t)F, out, (size_t)D);
 }
 
@@ -400,12 +405,12 @@ static void moe_token(g4_ctx *c, const g4_layer *ly, const float *x, float *out)
         if (ly->gate_up_exps.t) {
             g4_weight gu = g4_weight_expert(&ly->gate_up_exps, e);
             matmul(c, &gu, c->moe_in, 1, (size_t)D, c->moe_g, (size_t)2 * F);
-            for (int i = 0; i < F; i++) c->moe_g[i] = g4_gelu(c->moe_g[i]) * c->moe_g[F + i];
+            gelu_mul(c, c->moe_g, c->moe_g + F, (size_t)F);
         } else {
             g4_weight g = g4_weight_expert(&ly->gate_exps, e), u = g4_weight_expert(&ly->up_exps, e);
             matmul(c, &g, c->moe_in, 1, (size_t)D, c->moe_g, (size_t)F);
             matmul(c, &u, c->moe_in, 1, (size_t)D, c->moe_g + F, (size_t)F);
-            for (int i = 0; i < F; i++) c->moe_g[i] = g4_gelu(c->moe_g[i]) * c->moe_g[F + i];
+            gelu_mul(c, c->moe_g, c->moe_g + F, (size_t)F);
         }
         g4_weight dn = g4_weight_expert(&ly->down_exps, e);
         matmul(c, &dn, c->moe_g, 1, (size_t)F, c->moe_y, (size_t)D);
@@ -444,7 +449,7 @@ static void per_layer_injection(g4_ctx *c, int l, int T) {
     for (int t = 0; t < T; t++) {
         float *g = c->ffa + (size_t)t * P;
         const float *pl = c->ple + (size_t)t * LP + (size_t)l * P;
-        for (int i = 0; i < P; i++) g[i] = g4_gelu(g[i]) * pl[i];
+        gelu_mul(c, g, pl, (size_t)P);
     }
     matmul(c, &ly->ple_proj, c->ffa, T, (size_t)P, c->t1, (size_t)D);
     for (int t = 0; t < T; t++) {
@@ -460,7 +465,7 @@ static void output_logits(g4_ctx *c, int t, float *logits) {
     g4_rmsnorm(c->xn, c->x + (size_t)t * D, m->output_norm, D, m->eps);
     matmul(c, &m->output, c->xn, 1, (size_t)D, logits, (size_t)m->n_vocab);
     if (m->softcap > 0)
-        for (int i = 0; i < m->n_vocab; i++) logits[i] = m->softcap * tanhf(logits[i] / m->softcap);
+        (c->p.exact ? g4_softcap : g4_softcap_fast)(logits, (size_t)m->n_vocab, m->softcap);
 }
 
 /* returns 0 when the abort callback stopped it (n_past unchanged) */
