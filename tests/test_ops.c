@@ -10,6 +10,7 @@
 #include "kernels/ops.h"
 #include "quant/simd.h"
 #include "quant/types.h"
+#include "util/util.h"
 
 #include "t.h"
 
@@ -86,6 +87,35 @@ static void check_softcap(float cap) {
     printf("ok softcap(%g) avx2 vs scalar: %d values, worst err/tol %.3f\n", cap, N, worst);
     free(x), free(r), free(g);
 }
+
+/* out += a * v: fused multiply-add vs mul then add: at most one rounding of |a v| + |out| apart */
+static void check_axpy(void) {
+    enum { N = 1031 };
+    uint16_t h[N];
+    float v[N], o1[N], o2[N], o3[N], o4[N];
+    int bad = 0;
+    for (int rep = 0; rep < 50; rep++) {
+        const float a = rand_wide();
+        for (int i = 0; i < N; i++) {
+            v[i] = rand_wide();
+            h[i] = g4_fp32_to_fp16(v[i]);
+            o1[i] = o2[i] = o3[i] = o4[i] = rand_wide();
+        }
+        const int n = N - rep; /* odd tails */
+        g4_axpy_f16(a, h, o1, n);
+        g4_axpy_f16_avx2(a, h, o2, n);
+        g4_axpy_f32(a, v, o3, n);
+        g4_axpy_f32_avx2(a, v, o4, n);
+        for (int i = 0; i < N; i++) {
+            const double t16 = 0x1p-23 * (fabs((double)a * g4_fp16_to_fp32(h[i])) + fabs(o1[i])) + 1e-38;
+            const double t32 = 0x1p-23 * (fabs((double)a * v[i]) + fabs(o3[i])) + 1e-38;
+            if (!(fabs((double)o1[i] - o2[i]) <= t16) && bad++ < 5) CHECK(0, "axpy f16 [%d]: %.9g vs %.9g", i, o2[i], o1[i]);
+            if (!(fabs((double)o3[i] - o4[i]) <= t32) && bad++ < 5) CHECK(0, "axpy f32 [%d]: %.9g vs %.9g", i, o4[i], o3[i]);
+        }
+    }
+    CHECK(bad == 0, "axpy: %d values outside tolerance", bad);
+    printf("ok axpy f16/f32 avx2 vs scalar\n");
+}
 #endif
 
 int main(void) {
@@ -94,6 +124,7 @@ int main(void) {
         check_gelu();
         check_softcap(30.0f);
         check_softcap(1.0f);
+        check_axpy();
     } else {
         printf("CPU without AVX2/FMA: AVX2 element-wise kernels not tested\n");
     }

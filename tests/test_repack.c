@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0};
+static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0, G4_TYPE_Q4_K, G4_TYPE_Q6_K};
 
 static uint16_t rand_scale(void) {
     for (;;) {
@@ -37,15 +37,19 @@ static uint16_t rand_scale(void) {
     }
 }
 
-/* rows of random blocks of a 32-value type whose fp16 scale is the first field */
+/* rows of random blocks with random non-zero fp16 scale fields */
 static void rand_rows(int type, uint8_t *w, int64_t nrows, int64_t n) {
     const g4_type_traits *tr = g4_type_traits_get(type);
     const size_t nblk = (size_t)nrows * (size_t)(n / tr->blck);
+    static const int f0[] = {0, -1}, f02[] = {0, 2, -1}, f6k[] = {208, -1};
+    const int *fields = type == G4_TYPE_Q4_K ? f02 : type == G4_TYPE_Q6_K ? f6k : f0;
     for (size_t b = 0; b < nblk; b++) {
         uint8_t *blk = w + b * tr->type_size;
         for (size_t k = 0; k < tr->type_size; k++) blk[k] = (uint8_t)(t_rand64() >> 56);
-        const uint16_t h = rand_scale();
-        memcpy(blk, &h, 2);
+        for (const int *f = fields; *f >= 0; f++) {
+            const uint16_t h = rand_scale();
+            memcpy(blk + *f, &h, 2);
+        }
     }
 }
 
@@ -56,41 +60,52 @@ static void rand_acts(float *x, int64_t n) {
     }
 }
 
+/* sum of |w_i x_i|, plus for Q4_K twice the |dmin m x_i| terms (the scaled and the min parts are summed
+ * separately, each can exceed |w x|) */
 static double abs_terms(int type, const uint8_t *w, const void *xq, int64_t n) {
+    const int vdt = g4_type_traits_get(type)->vec_dot_type;
     float *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
     g4_type_traits_get(type)->to_float(w, a, n);
-    g4_type_traits_get(G4_TYPE_Q8_0)->to_float(xq, b, n);
+    g4_type_traits_get(vdt)->to_float(xq, b, n);
     double s = 0;
     for (int64_t i = 0; i < n; i++) s += fabs((double)a[i] * b[i]);
+    if (type == G4_TYPE_Q4_K)
+        for (int64_t i = 0; i < n; i++) {
+            const block_q4_K *blk = (const block_q4_K *)w + i / QK_K;
+            uint8_t sc, m;
+            g4_scale_min_k4((int)(i % QK_K) / 32, blk->scales, &sc, &m);
+            s += 2.0 * fabs((double)g4_fp16_to_fp32(blk->dmin) * m * b[i]);
+        }
     free(a);
     free(b);
     return s;
 }
 
 static void check_type(int type) {
-    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(G4_TYPE_Q8_0);
+    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(tr->vec_dot_type);
     const g4_repack_traits *ref = g4_repack_ref(type), *act = g4_repack_get(type);
     CHECK(ref != NULL, "no reference layout for %s", tr->name);
     if (!ref) return;
-    static const int64_t blocks[] = {1, 3, 7, 33};
+    static const int64_t blocks[] = {1, 3, 7, 33}, kblocks[] = {1, 2, 3, 6};
     int fails_ref = 0, fails_simd = 0, fails_nt = 0, runs = 0;
     double worst = 0;
     for (int k = 0; k < 4; k++)
         for (int groups = 1; groups <= 3; groups++) {
-            const int64_t n = blocks[k] * tr->blck, rows = (int64_t)groups * G4_RP_ROWS;
+            const int64_t n = (tr->blck == QK_K ? kblocks[k] : blocks[k]) * tr->blck, rows = (int64_t)groups * G4_RP_ROWS;
             const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(ref, n);
             const size_t as = ab + 8 * (size_t)(k % 2); /* any activation stride */
             const size_t ldy = (size_t)rows + 3;        /* and output stride */
-            uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(rb * (size_t)rows);
-            uint8_t *xa = malloc(as * G4_RP_MAXT), *xq = malloc(g4_type_row_bytes(G4_TYPE_Q8_0, n) * G4_RP_MAXT);
+            const size_t gb = g4_repack_group_bytes(ref, n);
+            uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(gb * (size_t)groups);
+            uint8_t *xa = malloc(as * G4_RP_MAXT), *xq = malloc(g4_type_row_bytes(tr->vec_dot_type, n) * G4_RP_MAXT);
             float *x = malloc((size_t)n * sizeof *x);
             float *yr = malloc(ldy * G4_RP_MAXT * sizeof *yr), *ys = malloc(ldy * G4_RP_MAXT * sizeof *ys);
             float *y1 = malloc(ldy * sizeof *y1);
             if (!w || !pw || !xa || !xq || !x || !yr || !ys || !y1) abort();
             rand_rows(type, w, rows, n);
             for (int g = 0; g < groups; g++)
-                ref->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * G4_RP_ROWS * rb, n);
-            const size_t qb = g4_type_row_bytes(G4_TYPE_Q8_0, n);
+                ref->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * gb, n);
+            const size_t qb = g4_type_row_bytes(tr->vec_dot_type, n);
             for (int t = 0; t < G4_RP_MAXT; t++) {
                 rand_acts(x, n);
                 ref->act(x, xa + (size_t)t * as, n);
@@ -98,7 +113,7 @@ static void check_type(int type) {
             }
             for (int nt = 1; nt <= G4_RP_MAXT; nt++) {
                 for (int g = 0; g < groups; g++) {
-                    const uint8_t *pg = pw + (size_t)g * G4_RP_ROWS * rb;
+                    const uint8_t *pg = pw + (size_t)g * gb;
                     ref->gemm(pg, xa, as, nt, yr + (size_t)g * G4_RP_ROWS, ldy, n);
                     if (act) act->gemm(pg, xa, as, nt, ys + (size_t)g * G4_RP_ROWS, ldy, n);
                 }
@@ -107,7 +122,7 @@ static void check_type(int type) {
                         const float got = yr[(size_t)t * ldy + (size_t)r];
                         const float dot = tr->dot_q(w + (size_t)r * rb, xq + (size_t)t * qb, n);
                         const double A = abs_terms(type, w + (size_t)r * rb, xq + (size_t)t * qb, n);
-                        const double tol = (double)(n / 32 + 48) * FLT_EPSILON * A + 1e-300;
+                        const double tol = (double)(n / 16 + 48) * FLT_EPSILON * A + 1e-300;
                         const double err = fabs((double)got - (double)dot);
                         if (err / tol > worst) worst = err / tol;
                         runs++;
@@ -122,8 +137,8 @@ static void check_type(int type) {
             /* the last token alone gives the same bits as within a batch of 4 */
             for (int g = 0; g < groups; g++) {
                 const g4_repack_traits *use = act ? act : ref;
-                use->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa + 3 * as, as, 1, y1 + (size_t)g * G4_RP_ROWS, ldy, n);
-                use->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa, as, 4, ys + (size_t)g * G4_RP_ROWS, ldy, n);
+                use->gemm(pw + (size_t)g * gb, xa + 3 * as, as, 1, y1 + (size_t)g * G4_RP_ROWS, ldy, n);
+                use->gemm(pw + (size_t)g * gb, xa, as, 4, ys + (size_t)g * G4_RP_ROWS, ldy, n);
             }
             for (int64_t r = 0; r < rows; r++)
                 if (memcmp(&y1[r], &ys[3 * ldy + (size_t)r], 4) && fails_nt++ < 3)
@@ -148,20 +163,21 @@ static double now_s(void) {
 }
 
 static void bench(int type) {
-    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(G4_TYPE_Q8_0);
+    const g4_type_traits *tr = g4_type_traits_get(type), *q8 = g4_type_traits_get(tr->vec_dot_type);
     const g4_repack_traits *rt = g4_repack_get(type);
     if (!rt) return;
     const int64_t n = 2048;
-    const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(rt, n), qb = g4_type_row_bytes(G4_TYPE_Q8_0, n);
+    const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(rt, n), qb = g4_type_row_bytes(tr->vec_dot_type, n);
+    const size_t gb = g4_repack_group_bytes(rt, n);
     const int64_t rows = (int64_t)((256u << 20) / rb) / G4_RP_ROWS * G4_RP_ROWS;
-    uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(rb * (size_t)rows);
+    uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(gb * (size_t)(rows / G4_RP_ROWS));
     uint8_t *xa = malloc(ab * 32), *xq = malloc(qb * 32);
     float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)rows * 32 * sizeof *y);
     if (!w || !pw || !xa || !xq || !x || !y) abort();
     rand_rows(type, w, G4_RP_ROWS, n);
     for (int64_t r = G4_RP_ROWS; r < rows; r++) memcpy(w + (size_t)r * rb, w + (size_t)(r % G4_RP_ROWS) * rb, rb);
     for (int64_t g = 0; g < rows / G4_RP_ROWS; g++)
-        rt->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * G4_RP_ROWS * rb, n);
+        rt->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * gb, n);
     for (int t = 0; t < 32; t++) {
         rand_acts(x, n);
         rt->act(x, xa + (size_t)t * ab, n);
@@ -173,7 +189,7 @@ static void bench(int type) {
         for (int64_t r = 0; r < rows; r++) y[r] = tr->dot_q(w + (size_t)r * rb, xq, n);
         double t1 = now_s();
         for (int64_t g = 0; g < rows / G4_RP_ROWS; g++)
-            rt->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa, ab, 1, y + g * G4_RP_ROWS, (size_t)rows, n);
+            rt->gemm(pw + (size_t)g * gb, xa, ab, 1, y + g * G4_RP_ROWS, (size_t)rows, n);
         double t2 = now_s();
         if (t1 - t0 < b_rows) b_rows = t1 - t0;
         if (t2 - t1 < b_pack) b_pack = t2 - t1;
@@ -187,7 +203,7 @@ static void bench(int type) {
         double t1 = now_s();
         for (int64_t g = 0; g < prow / G4_RP_ROWS; g++)
             for (int t = 0; t < 32; t += 4)
-                rt->gemm(pw + (size_t)g * G4_RP_ROWS * rb, xa + (size_t)t * ab, ab, 4, y + (size_t)t * prow + g * G4_RP_ROWS,
+                rt->gemm(pw + (size_t)g * gb, xa + (size_t)t * ab, ab, 4, y + (size_t)t * prow + g * G4_RP_ROWS,
                          (size_t)prow, n);
         double t2 = now_s();
         y[0] += out[0];

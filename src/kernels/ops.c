@@ -1,6 +1,7 @@
 #include "kernels/ops.h"
 #include "quant/simd.h"
 #include "quant/types.h"
+#include "util/util.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -63,6 +64,34 @@ void g4_softcap_fast(float *x, size_t n, float cap) {
     }
 #endif
     g4_softcap(x, n, cap);
+}
+
+void g4_axpy_f16(float a, const uint16_t *v, float *out, int n) {
+    for (int i = 0; i < n; i++) out[i] += a * g4_fp16_to_fp32(v[i]);
+}
+
+void g4_axpy_f32(float a, const float *v, float *out, int n) {
+    for (int i = 0; i < n; i++) out[i] += a * v[i];
+}
+
+void g4_axpy_f16_fast(float a, const uint16_t *v, float *out, int n) {
+#if defined(G4_HAVE_AVX2_KERNELS)
+    if (use_avx2()) {
+        g4_axpy_f16_avx2(a, v, out, n);
+        return;
+    }
+#endif
+    g4_axpy_f16(a, v, out, n);
+}
+
+void g4_axpy_f32_fast(float a, const float *v, float *out, int n) {
+#if defined(G4_HAVE_AVX2_KERNELS)
+    if (use_avx2()) {
+        g4_axpy_f32_avx2(a, v, out, n);
+        return;
+    }
+#endif
+    g4_axpy_f32(a, v, out, n);
 }
 
 void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *ff) {

@@ -17,7 +17,15 @@ void g4_softcap(float *x, size_t n, float cap);
  * references above where there are none, or with G4_ISA=scalar. */
 void g4_gelu_mul_fast(float *a, const float *b, size_t n);
 void g4_softcap_fast(float *x, size_t n, float cap);
+/* out[i] += a * v[i] with v in f16 or f32 (attention's value rows): references, and the CPU's kernels
+ * (fused multiply-add: within one rounding per element of the reference) */
+void g4_axpy_f16(float a, const uint16_t *v, float *out, int n);
+void g4_axpy_f32(float a, const float *v, float *out, int n);
+void g4_axpy_f16_fast(float a, const uint16_t *v, float *out, int n);
+void g4_axpy_f32_fast(float a, const float *v, float *out, int n);
 #if defined(__x86_64__)
+void g4_axpy_f16_avx2(float a, const uint16_t *v, float *out, int n);
+void g4_axpy_f32_avx2(float a, const float *v, float *out, int n);
 void g4_gelu_mul_avx2(float *a, const float *b, size_t n);
 void g4_softcap_avx2(float *x, size_t n, float cap);
 #endif

@@ -75,4 +75,21 @@ AVX2 void g4_softcap_avx2(float *x, size_t n, float cap) {
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(vc, tanh_v(_mm256_mul_ps(_mm256_loadu_ps(x + i), inv))));
     for (; i < n; i++) x[i] = cap * tanhf(x[i] * (1.0f / cap));
 }
+
+AVX2 __attribute__((target("avx2,fma,f16c"))) void g4_axpy_f16_avx2(float a, const uint16_t *v, float *out, int n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
+        _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, x, _mm256_loadu_ps(out + i)));
+    }
+    for (; i < n; i++) out[i] = fmaf(a, _cvtsh_ss(v[i]), out[i]);
+}
+
+AVX2 void g4_axpy_f32_avx2(float a, const float *v, float *out, int n) {
+    const __m256 va = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(v + i), _mm256_loadu_ps(out + i)));
+    for (; i < n; i++) out[i] = fmaf(a, v[i], out[i]);
+}
 #endif

@@ -1,4 +1,5 @@
 #include "kv/kv.h"
+#include "kernels/ops.h"
 #include "model/model.h"
 #include "quant/types.h"
 #include "util/util.h"
@@ -88,12 +89,6 @@ float g4_kv_dot_k(const g4_kv_layer *c, int pos, int head, const float *q) {
 
 void g4_kv_axpy_v(const g4_kv_layer *c, int pos, int head, float a, float *out) {
     size_t off = ((size_t)(pos % c->n_cells) * (size_t)c->n_head_kv + (size_t)head) * (size_t)c->head_dim;
-    if (c->type == G4_KV_F16) {
-        float row[G4_KV_MAX_HEAD_DIM];
-        g4_type_traits_get(G4_TYPE_F16)->to_float((const uint16_t *)c->v + off, row, c->head_dim);
-        for (int i = 0; i < c->head_dim; i++) out[i] += a * row[i];
-    } else {
-        const float *V = (const float *)c->v + off;
-        for (int i = 0; i < c->head_dim; i++) out[i] += a * V[i];
-    }
+    if (c->type == G4_KV_F16) g4_axpy_f16_fast(a, (const uint16_t *)c->v + off, out, c->head_dim);
+    else g4_axpy_f32_fast(a, (const float *)c->v + off, out, c->head_dim);
 }

@@ -189,7 +189,7 @@ static void mm_rows(void *arg, int ith, int nth) {
     float out[G4_BATCH];
     if (k->packed) { /* chunks of 8-row groups; each group meets the batch G4_RP_MAXT tokens at a time */
         const int64_t groups = w->ne1 / G4_RP_ROWS;
-        const size_t gb = (size_t)G4_RP_ROWS * w->row_bytes;
+        const size_t gb = g4_repack_group_bytes(w->rp, n);
         for (;;) {
             const int64_t g0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
             if (g0 >= groups) break;

@@ -34,6 +34,60 @@ void g4_rp_pack_q8_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64
     }
 }
 
+/* Q4_K: unpack the 6-bit scales and mins (g4_scale_min_k4) */
+void g4_rp_pack_q4_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t *g = dst + (size_t)i * 1184;
+        for (int r = 0; r < G4_RP_ROWS; r++) {
+            const block_q4_K *b = (const block_q4_K *)(src + (size_t)r * row_bytes) + i;
+            memcpy(g + 2 * r, &b->d, 2);
+            memcpy(g + 16 + 2 * r, &b->dmin, 2);
+            for (int s = 0; s < 8; s++) {
+                uint8_t sc, m;
+                g4_scale_min_k4(s, b->scales, &sc, &m);
+                g[32 + 8 * s + r] = sc;
+                g[96 + 16 * (s / 2) + 2 * r + (s % 2)] = m;
+            }
+            for (int p = 0; p < 4; p++)
+                for (int c = 0; c < 8; c++) memcpy(g + 160 + 256 * p + 32 * c + 4 * r, b->qs + 32 * p + 4 * c, 4);
+        }
+    }
+}
+
+/* the 6-bit value of element j of a Q6_K block (blocks.h) */
+static inline int q6_value(const block_q6_K *b, int j) {
+    const int h = j / 128, g = (j % 128) / 32, l = j % 32;
+    const uint8_t lo = b->ql[64 * h + l + 32 * (g & 1)];
+    return ((g < 2 ? lo & 0x0F : lo >> 4) | (((b->qh[32 * h + l] >> (2 * g)) & 3) << 4));
+}
+
+void g4_rp_pack_q6_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
+    const int64_t nb = n / QK_K;
+    for (int64_t i = 0; i < nb; i++) {
+        uint8_t *g = dst + (size_t)i * 1680;
+        for (int r = 0; r < G4_RP_ROWS; r++) {
+            const block_q6_K *b = (const block_q6_K *)(src + (size_t)r * row_bytes) + i;
+            memcpy(g + 2 * r, &b->d, 2);
+            for (int u = 0; u < 8; u++) {
+                memcpy(g + 16 + 16 * u + 2 * r, &b->scales[2 * u], 2);
+                for (int c = 0; c < 4; c++)
+                    for (int k = 0; k < 4; k++) {
+                        const int e = 32 * u + 4 * c + k;
+                        g[144 + 128 * u + 32 * c + 4 * r + k] = (uint8_t)((q6_value(b, e) & 15) | (q6_value(b, e + 16) & 15) << 4);
+                    }
+                for (int h = 0; h < 2; h++)
+                    for (int k = 0; k < 4; k++) {
+                        const int e = 32 * u + 8 * h + k;
+                        g[1168 + 64 * u + 32 * h + 4 * r + k] =
+                            (uint8_t)(q6_value(b, e) >> 4 | (q6_value(b, e + 16) >> 4) << 2 | (q6_value(b, e + 4) >> 4) << 4 |
+                                      (q6_value(b, e + 20) >> 4) << 6);
+                    }
+            }
+        }
+    }
+}
+
 /* ---- activations: the Q8_0 encoding (the installed, bit-identical quantizer), scale as float + sum ---- */
 
 void g4_rp_act_q8p(const float *x, void *dst, int64_t n) {
@@ -48,6 +102,10 @@ void g4_rp_act_q8p(const float *x, void *dst, int64_t n) {
         o[i].s = s;
         memcpy(o[i].qs, b.qs, QK8_0);
     }
+}
+
+void g4_rp_act_q8K(const float *x, void *dst, int64_t n) {
+    g4_type_traits_get(G4_TYPE_Q8_K)->from_float(x, dst, n);
 }
 
 /* ---- scalar reference kernels ---- */
@@ -95,11 +153,78 @@ void g4_rp_gemm_q8_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt,
     }
 }
 
+void g4_rp_gemm_q4_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *a = (const block_q8_K *)(act + (size_t)t * as);
+        for (int r = 0; r < G4_RP_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *g = pw + (size_t)i * 1184;
+                g4_half d, dmin;
+                memcpy(&d, g + 2 * r, 2);
+                memcpy(&dmin, g + 16 + 2 * r, 2);
+                int isum = 0, msum = 0;
+                for (int s = 0; s < 8; s++) {
+                    const int p = s / 2, hi = s % 2;
+                    int dot = 0;
+                    for (int c = 0; c < 8; c++)
+                        for (int k = 0; k < 4; k++) {
+                            const int q = g[160 + 256 * p + 32 * c + 4 * r + k];
+                            dot += (hi ? q >> 4 : q & 0x0F) * a[i].qs[64 * p + 32 * hi + 4 * c + k];
+                        }
+                    isum += g[32 + 8 * s + r] * dot;
+                    msum += g[96 + 16 * p + 2 * r + hi] * (a[i].bsums[2 * s] + a[i].bsums[2 * s + 1]);
+                }
+                const float dx = a[i].d;
+                acc = fmaf(g4_fp16_to_fp32(d) * dx, (float)isum, acc);
+                acc = fmaf(-(g4_fp16_to_fp32(dmin) * dx), (float)msum, acc);
+            }
+            y[(size_t)t * ldy + (size_t)r] = acc;
+        }
+    }
+}
+
+void g4_rp_gemm_q6_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    for (int t = 0; t < nt; t++) {
+        const block_q8_K *a = (const block_q8_K *)(act + (size_t)t * as);
+        for (int r = 0; r < G4_RP_ROWS; r++) {
+            float acc = 0.0f;
+            for (int64_t i = 0; i < nb; i++) {
+                const uint8_t *g = pw + (size_t)i * 1680;
+                g4_half d;
+                memcpy(&d, g + 2 * r, 2);
+                int sumi = 0;
+                for (int u = 0; u < 8; u++)
+                    for (int half = 0; half < 2; half++) { /* sub-block 2u + half: unit elements 16 half .. +15 */
+                        const int sc = (int8_t)g[16 + 16 * u + 2 * r + half];
+                        int dot = 0;
+                        for (int e = 0; e < 16; e++) {
+                            const int c = e / 4, k = e % 4; /* nibble chunk and byte */
+                            const int nib = g[144 + 128 * u + 32 * c + 4 * r + k];
+                            const int lo4 = half ? nib >> 4 : nib & 0x0F;
+                            /* top bits: half h2 = c / 2, field = half + 2 * (c % 2) */
+                            const int hb = g[1168 + 64 * u + 32 * (c / 2) + 4 * r + k];
+                            const int q = lo4 | ((hb >> (2 * (half + 2 * (c % 2)))) & 3) << 4;
+                            dot += (q - 32) * a[i].qs[32 * u + 16 * half + e];
+                        }
+                        sumi += sc * dot;
+                    }
+                acc = fmaf(g4_fp16_to_fp32(d) * a[i].d, (float)sumi, acc);
+            }
+            y[(size_t)t * ldy + (size_t)r] = acc;
+        }
+    }
+}
+
 /* ---- tables ---- */
 
 static const g4_repack_traits refs[] = {
-    {"Q4_0x8", G4_TYPE_Q4_0, QK4_0, sizeof(block_q8p), g4_rp_pack_q4_0x8, g4_rp_act_q8p, g4_rp_gemm_q4_0x8},
-    {"Q8_0x8", G4_TYPE_Q8_0, QK8_0, sizeof(block_q8p), g4_rp_pack_q8_0x8, g4_rp_act_q8p, g4_rp_gemm_q8_0x8},
+    {"Q4_0x8", G4_TYPE_Q4_0, QK4_0, 144, sizeof(block_q8p), g4_rp_pack_q4_0x8, g4_rp_act_q8p, g4_rp_gemm_q4_0x8},
+    {"Q8_0x8", G4_TYPE_Q8_0, QK8_0, 272, sizeof(block_q8p), g4_rp_pack_q8_0x8, g4_rp_act_q8p, g4_rp_gemm_q8_0x8},
+    {"Q4_Kx8", G4_TYPE_Q4_K, QK_K, 1184, sizeof(block_q8_K), g4_rp_pack_q4_Kx8, g4_rp_act_q8K, g4_rp_gemm_q4_Kx8},
+    {"Q6_Kx8", G4_TYPE_Q6_K, QK_K, 1680, sizeof(block_q8_K), g4_rp_pack_q6_Kx8, g4_rp_act_q8K, g4_rp_gemm_q6_Kx8},
 };
 #define N_RP ((int)(sizeof refs / sizeof refs[0]))
 
@@ -130,4 +255,8 @@ const g4_repack_traits *g4_repack_get(int type) {
 
 size_t g4_repack_act_bytes(const g4_repack_traits *rt, int64_t n) {
     return (size_t)(n / rt->blck) * rt->act_block;
+}
+
+size_t g4_repack_group_bytes(const g4_repack_traits *rt, int64_t n) {
+    return (size_t)(n / rt->blck) * rt->col_bytes;
 }

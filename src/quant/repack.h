@@ -11,7 +11,16 @@
  *   Q4_0x8  144 bytes: d[8] (fp16 of rows 0..7), then for chunk c = 0..3, for row r = 0..7, the 4
  *           bytes qs[4c..4c+3] of row r (low nibbles: elements 4c..4c+3, high: 16+4c..16+4c+3).
  *   Q8_0x8  272 bytes: d[8], then for chunk c = 0..7, for row r = 0..7, qs[4c..4c+3] of row r.
- * The packed copy takes exactly as many bytes as the original rows.
+ *   Q4_Kx8  1184 bytes per super-block column (+2.8%: the 6-bit scales are unpacked):
+ *           d[8], dmin[8] (fp16); sc[8 sub-blocks][8 rows] (u8); m[4 pairs p][8 rows][2] (u8: the mins of
+ *           sub-blocks 2p, 2p+1); qs[4 pairs p][8 chunks c][8 rows][4] = bytes qs[32p + 4c .. +3] of the row
+ *           (low nibble: element 64p + 4c + k, sub-block 2p; high: 64p + 32 + 4c + k, sub-block 2p+1).
+ *   Q6_Kx8  1680 bytes (the same as 8 rows): d[8]; sc[8 units u][8 rows][2] (int8: scales of sub-blocks
+ *           2u, 2u+1); nibbles[8 units][4 chunks c][8 rows][4]: byte k = low 4 bits of element 32u + 4c + k
+ *           | those of element 32u + 16 + 4c + k << 4; high bits[8 units][2 halves h][8 rows][4]: byte k
+ *           holds the top 2 bits of elements 32u + 8h + k, 32u + 16 + 8h + k, 32u + 8h + 4 + k,
+ *           32u + 20 + 8h + k in bit pairs 0-1, 2-3, 4-5, 6-7 (q is the 6-bit unsigned value, 0..63).
+ * The 32-value layouts take exactly as many bytes as the original rows.
  *
  * Activations for these kernels: block_q8p, the Q8_0 encoding of the row (bit-identical quants and
  * scale) with the scale as float and the sum of the 32 quants (the Q4_0 kernel multiplies unsigned
@@ -19,7 +28,10 @@
  *
  * Results: for each row r and activation row t,
  *     acc = 0; for each block i: acc = fmaf(d_w[r][i] * d_x[t][i], (float)sumi(r, t, i), acc)
- * with sumi the exact integer dot product of the block. The SIMD kernels compute exactly this (the
+ * with sumi the exact integer dot product of the block (Q6_K: sum over sub-blocks of sc * sum (q-32) a).
+ * Q4_K: isum = sum over sub-blocks s of sc_s * (q . a)_s, msum = sum of m_s * (sum of a over s), both
+ * exact; acc = fmaf(d * d_x, (float)isum, acc), then acc = fmaf(-(dmin * d_x), (float)msum, acc).
+ * The activations of the k-quant layouts are Q8_K rows (bsums give the sums over sub-blocks). The SIMD kernels compute exactly this (the
  * integer parts are exact and the float steps are the same correctly rounded operations), so they are
  * bit-identical to the scalar references here, and a token's result does not depend on how many
  * tokens were multiplied together (decode and prefill agree).
@@ -53,6 +65,7 @@ typedef struct g4_repack_traits {
     const char *name;  /* "Q4_0x8" */
     int type;          /* the GGUF weight type it repacks */
     int blck;          /* values per block */
+    size_t col_bytes;  /* bytes per block column of 8 rows */
     size_t act_block;  /* bytes per activation block */
     g4_rp_pack_fn pack;
     g4_rp_act_fn act;
@@ -64,15 +77,21 @@ typedef struct g4_repack_traits {
 const g4_repack_traits *g4_repack_get(int type);
 /* The layout with its scalar reference kernels, whatever the kernel set (tests). */
 const g4_repack_traits *g4_repack_ref(int type);
-/* bytes of an encoded activation row */
+/* bytes of an encoded activation row, and of one packed group of 8 rows of n values */
 size_t g4_repack_act_bytes(const g4_repack_traits *rt, int64_t n);
+size_t g4_repack_group_bytes(const g4_repack_traits *rt, int64_t n);
 
 /* scalar references (also the fallback pieces of the SIMD tables) */
 void g4_rp_pack_q4_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
 void g4_rp_pack_q8_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_pack_q4_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_pack_q6_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
 void g4_rp_act_q8p(const float *x, void *dst, int64_t n);
+void g4_rp_act_q8K(const float *x, void *dst, int64_t n);
 void g4_rp_gemm_q4_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q8_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_q4_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_q6_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 
 /* installed by g4_types_init for the kernel set in use */
 void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act);

@@ -56,6 +56,8 @@ void g4_from_float_q8_K_avx2(const float *src, void *dst, int64_t n);
 /* repacked layouts (repack.h): bit-identical to the scalar references g4_rp_gemm_* */
 void g4_rp_gemm_q4_0x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q8_0x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_q4_Kx8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_q6_Kx8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 #endif
 
 #endif

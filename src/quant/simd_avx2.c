@@ -669,6 +669,9 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *g = pw + (size_t)i * 144;
+        _mm_prefetch((const char *)g + 8 * 144, _MM_HINT_T0); /* 8 columns ahead: 2.25 lines each */
+        _mm_prefetch((const char *)g + 8 * 144 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + 8 * 144 + 128, _MM_HINT_T0);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
@@ -698,6 +701,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *g = pw + (size_t)i * 272;
+        UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 4 * 272 + 64 * k, _MM_HINT_T0);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
@@ -718,6 +722,119 @@ AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
 }
 
+/* Q4_Kx8: per pair of sub-blocks, 8 chunks of (8 rows x 4 bytes); unsigned nibbles x activations
+ * summed in int16 per sub-block (|sum| <= 8 * 2 * 15 * 128 = 30720), then times the sub-block scale
+ * (both int16 halves of lane r) with madd: isum in int32, exact. Mins: (m_2p, m_2p+1) pairs of lane r
+ * times the activation sums of the two sub-blocks, madd. */
+AVX2 static inline __attribute__((always_inline)) __m256i dup16(__m256i x32) {
+    return _mm256_or_si256(x32, _mm256_slli_epi32(x32, 16));
+}
+
+AVX2 static inline __attribute__((always_inline)) void rp_q4_Kx8_k(const uint8_t *pw, const uint8_t *act, size_t as,
+                                                                   const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 1184;
+        __m256i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm256_setzero_si256();
+        for (int p = 0; p < 4; p++) {
+            /* the next super-block column, a quarter per pair (see Q6_Kx8) */
+            UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 1184 + 320 * p + 64 * k, _MM_HINT_T0);
+            __m256i slo[G4_RP_MAXT], shi[G4_RP_MAXT];
+            UNROLL for (int t = 0; t < NT; t++) slo[t] = shi[t] = _mm256_setzero_si256();
+            const uint8_t *q = g + 160 + 256 * p;
+            UNROLL for (int c = 0; c < 8; c++) {
+                const __m256i v = load256(q + 32 * c);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 64 * p + 4 * c;
+                    slo[t] = _mm256_add_epi16(slo[t], _mm256_maddubs_epi16(lo, bcast32(a)));
+                    shi[t] = _mm256_add_epi16(shi[t], _mm256_maddubs_epi16(hi, bcast32(a + 32)));
+                }
+            }
+            int64_t s0, s1;
+            memcpy(&s0, g + 32 + 16 * p, 8);
+            memcpy(&s1, g + 40 + 16 * p, 8);
+            const __m256i sc0 = dup16(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(s0)));
+            const __m256i sc1 = dup16(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(s1)));
+            const __m256i mp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 4 * p;
+                const uint32_t b0 = (uint16_t)(bs[0] + bs[1]), b1 = (uint16_t)(bs[2] + bs[3]);
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(slo[t], sc0), _mm256_madd_epi16(shi[t], sc1)));
+                msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mp, _mm256_set1_epi32((int)(b0 | b1 << 16))));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q6_Kx8: per unit of 32 elements (sub-blocks 2u, 2u+1) and half h, two nibble chunks get their top bits
+ * from one vector of bit pairs; 6-bit unsigned q x activation, two maddubs summed in int16 (<= 2 * 2 *
+ * 63 * 128 = 32256), times the int8 scale with madd; minus 32 * sum(sc * bsums) at the end: exact. */
+AVX2 static inline __attribute__((always_inline)) void rp_q6_Kx8_k(const uint8_t *pw, const uint8_t *act, size_t as,
+                                                                   const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 1680;
+        __m256i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm256_setzero_si256();
+        for (int u = 0; u < 8; u++) {
+            /* the next super-block column, a quarter of it per unit: the loop is long enough per byte
+             * that the hardware prefetcher alone falls behind */
+            const char *pf = (const char *)g + 1680 + 256 * u;
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            const __m256i sp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u)));
+            const __m256i scA = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(sp, 0xA0), 0xA0);
+            const __m256i scB = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(sp, 0xF5), 0xF5);
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i hb = load256(g + 1168 + 64 * u + 32 * h);
+                const __m256i v0 = load256(g + 144 + 128 * u + 64 * h), v1 = load256(g + 144 + 128 * u + 64 * h + 32);
+                const __m256i qa0 = _mm256_or_si256(_mm256_and_si256(v0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                const __m256i qb0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                                    _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                const __m256i qa1 = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_and_si256(hb, m30));
+                const __m256i qb1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
+                                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 32 * u + 8 * h;
+                    const __m256i sa = _mm256_add_epi16(_mm256_maddubs_epi16(qa0, bcast32(a)), _mm256_maddubs_epi16(qa1, bcast32(a + 4)));
+                    const __m256i sb = _mm256_add_epi16(_mm256_maddubs_epi16(qb0, bcast32(a + 16)), _mm256_maddubs_epi16(qb1, bcast32(a + 20)));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(sa, scA), _mm256_madd_epi16(sb, scB)));
+                }
+            }
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 2 * u;
+                const uint32_t b = (uint16_t)bs[0] | (uint32_t)(uint16_t)bs[1] << 16;
+                msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(sp, _mm256_set1_epi32((int)b)));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            const __m256i si = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(msum[t], 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(si), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
 /* y rows are 8 floats apart within a token; ldy between tokens */
 #define RP_DRIVER(fname, kern)                                                                       \
     AVX2 void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
@@ -731,5 +848,13 @@ AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t
     }
 RP_DRIVER(g4_rp_gemm_q4_0x8_avx2, rp_q4_0x8_k)
 RP_DRIVER(g4_rp_gemm_q8_0x8_avx2, rp_q8_0x8_k)
+/* the k-quant kernels keep too many accumulators live for 4 tokens in 16 registers: pairs of tokens */
+#define RP_DRIVER2(fname, kern)                                                                      \
+    AVX2 void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        for (; nt >= 2; nt -= 2, act += 2 * as, y += 2 * ldy) kern(pw, act, as, 2, y, ldy, n);    \
+        if (nt) kern(pw, act, as, 1, y, ldy, n);                                                   \
+    }
+RP_DRIVER2(g4_rp_gemm_q4_Kx8_avx2, rp_q4_Kx8_k)
+RP_DRIVER2(g4_rp_gemm_q6_Kx8_avx2, rp_q6_Kx8_k)
 
 #endif /* __x86_64__ */
