@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 
-static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0, G4_TYPE_Q4_K, G4_TYPE_Q6_K};
+static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0, G4_TYPE_Q4_K, G4_TYPE_Q6_K, G4_TYPE_F16, G4_TYPE_F32};
 
 static uint16_t rand_scale(void) {
     for (;;) {
@@ -41,6 +41,14 @@ static uint16_t rand_scale(void) {
 static void rand_rows(int type, uint8_t *w, int64_t nrows, int64_t n) {
     const g4_type_traits *tr = g4_type_traits_get(type);
     const size_t nblk = (size_t)nrows * (size_t)(n / tr->blck);
+    if (type == G4_TYPE_F16 || type == G4_TYPE_F32) { /* finite values over a wide range */
+        for (size_t i = 0; i < nblk; i++) {
+            const float v = ldexpf(t_randf(), (int)(t_rand64() % 21) - 10);
+            if (type == G4_TYPE_F16) ((uint16_t *)w)[i] = g4_fp32_to_fp16(v);
+            else ((float *)w)[i] = v;
+        }
+        return;
+    }
     static const int f0[] = {0, -1}, f02[] = {0, 2, -1}, f6k[] = {208, -1};
     const int *fields = type == G4_TYPE_Q4_K ? f02 : type == G4_TYPE_Q6_K ? f6k : f0;
     for (size_t b = 0; b < nblk; b++) {
@@ -91,7 +99,7 @@ static void check_type(int type) {
     double worst = 0;
     for (int k = 0; k < 4; k++)
         for (int groups = 1; groups <= 3; groups++) {
-            const int64_t n = (tr->blck == QK_K ? kblocks[k] : blocks[k]) * tr->blck, rows = (int64_t)groups * G4_RP_ROWS;
+            const int64_t n = (ref->blck == QK_K ? kblocks[k] : blocks[k]) * ref->blck, rows = (int64_t)groups * G4_RP_ROWS;
             const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(ref, n);
             const size_t as = ab + 8 * (size_t)(k % 2); /* any activation stride */
             const size_t ldy = (size_t)rows + 3;        /* and output stride */
@@ -120,9 +128,25 @@ static void check_type(int type) {
                 for (int t = 0; t < nt; t++)
                     for (int64_t r = 0; r < rows; r++) {
                         const float got = yr[(size_t)t * ldy + (size_t)r];
-                        const float dot = tr->dot_q(w + (size_t)r * rb, xq + (size_t)t * qb, n);
-                        const double A = abs_terms(type, w + (size_t)r * rb, xq + (size_t)t * qb, n);
-                        const double tol = (double)(n / 16 + 48) * FLT_EPSILON * A + 1e-300;
+                        float dot;
+                        double A, tol;
+                        if (tr->blck == 1) { /* float weights x float activations: against the exact sum */
+                            const float *xf = (const float *)(xa + (size_t)t * as);
+                            double e = 0, a = 0;
+                            for (int64_t i = 0; i < n; i++) {
+                                float wv;
+                                tr->to_float(w + (size_t)r * rb + (size_t)i * tr->type_size, &wv, 1);
+                                e += (double)wv * xf[i];
+                                a += fabs((double)wv * xf[i]);
+                            }
+                            dot = (float)e;
+                            A = a;
+                            tol = (double)(n / 4 + 8) * FLT_EPSILON * A + 1e-300;
+                        } else {
+                            dot = tr->dot_q(w + (size_t)r * rb, xq + (size_t)t * qb, n);
+                            A = abs_terms(type, w + (size_t)r * rb, xq + (size_t)t * qb, n);
+                            tol = (double)(n / 16 + 48) * FLT_EPSILON * A + 1e-300;
+                        }
                         const double err = fabs((double)got - (double)dot);
                         if (err / tol > worst) worst = err / tol;
                         runs++;

@@ -52,6 +52,7 @@ static int collect(g4_model *m, g4_weight **list) {
         ADD(&ly->ple_gate);
         ADD(&ly->ple_proj);
     }
+    ADD(&m->ple_model_proj);
     ADD(&m->output);
 #undef ADD
     return n;

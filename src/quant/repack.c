@@ -88,6 +88,16 @@ void g4_rp_pack_q6_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64
     }
 }
 
+void g4_rp_pack_f16x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        for (int r = 0; r < G4_RP_ROWS; r++) memcpy(dst + 2 * ((size_t)k * G4_RP_ROWS + (size_t)r), src + (size_t)r * row_bytes + 2 * (size_t)k, 2);
+}
+
+void g4_rp_pack_f32x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
+    for (int64_t k = 0; k < n; k++)
+        for (int r = 0; r < G4_RP_ROWS; r++) memcpy(dst + 4 * ((size_t)k * G4_RP_ROWS + (size_t)r), src + (size_t)r * row_bytes + 4 * (size_t)k, 4);
+}
+
 /* ---- activations: the Q8_0 encoding (the installed, bit-identical quantizer), scale as float + sum ---- */
 
 void g4_rp_act_q8p(const float *x, void *dst, int64_t n) {
@@ -102,6 +112,10 @@ void g4_rp_act_q8p(const float *x, void *dst, int64_t n) {
         o[i].s = s;
         memcpy(o[i].qs, b.qs, QK8_0);
     }
+}
+
+void g4_rp_act_f32(const float *x, void *dst, int64_t n) {
+    memcpy(dst, x, (size_t)n * sizeof *x);
 }
 
 void g4_rp_act_q8K(const float *x, void *dst, int64_t n) {
@@ -218,6 +232,22 @@ void g4_rp_gemm_q6_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt,
     }
 }
 
+#define FLOAT_GEMM(fname, wtype, W)                                                                  \
+    void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        const wtype *w = (const wtype *)pw;                                                          \
+        for (int t = 0; t < nt; t++) {                                                               \
+            const float *x = (const float *)(act + (size_t)t * as);                                  \
+            for (int r = 0; r < G4_RP_ROWS; r++) {                                                   \
+                float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};                                             \
+                for (int64_t k = 0; k < n; k++) acc[k % 4] = fmaf(W(w[(size_t)k * G4_RP_ROWS + (size_t)r]), x[k], acc[k % 4]); \
+                y[(size_t)t * ldy + (size_t)r] = (acc[0] + acc[1]) + (acc[2] + acc[3]);              \
+            }                                                                                        \
+        }                                                                                            \
+    }
+#define AS_F32(v) (v)
+FLOAT_GEMM(g4_rp_gemm_f16x8, uint16_t, g4_fp16_to_fp32)
+FLOAT_GEMM(g4_rp_gemm_f32x8, float, AS_F32)
+
 /* ---- tables ---- */
 
 static const g4_repack_traits refs[] = {
@@ -225,6 +255,8 @@ static const g4_repack_traits refs[] = {
     {"Q8_0x8", G4_TYPE_Q8_0, QK8_0, 272, sizeof(block_q8p), g4_rp_pack_q8_0x8, g4_rp_act_q8p, g4_rp_gemm_q8_0x8},
     {"Q4_Kx8", G4_TYPE_Q4_K, QK_K, 1184, sizeof(block_q8_K), g4_rp_pack_q4_Kx8, g4_rp_act_q8K, g4_rp_gemm_q4_Kx8},
     {"Q6_Kx8", G4_TYPE_Q6_K, QK_K, 1680, sizeof(block_q8_K), g4_rp_pack_q6_Kx8, g4_rp_act_q8K, g4_rp_gemm_q6_Kx8},
+    {"F16x8", G4_TYPE_F16, 8, 128, 32, g4_rp_pack_f16x8, g4_rp_act_f32, g4_rp_gemm_f16x8},
+    {"F32x8", G4_TYPE_F32, 8, 256, 32, g4_rp_pack_f32x8, g4_rp_act_f32, g4_rp_gemm_f32x8},
 };
 #define N_RP ((int)(sizeof refs / sizeof refs[0]))
 

@@ -20,7 +20,8 @@
  *           | those of element 32u + 16 + 4c + k << 4; high bits[8 units][2 halves h][8 rows][4]: byte k
  *           holds the top 2 bits of elements 32u + 8h + k, 32u + 16 + 8h + k, 32u + 8h + 4 + k,
  *           32u + 20 + 8h + k in bit pairs 0-1, 2-3, 4-5, 6-7 (q is the 6-bit unsigned value, 0..63).
- * The 32-value layouts take exactly as many bytes as the original rows.
+ *   F16x8 / F32x8  blocks of 8 values: [value k][row r] (128 / 256 bytes), activations plain f32.
+ * The 32-value and float layouts take exactly as many bytes as the original rows.
  *
  * Activations for these kernels: block_q8p, the Q8_0 encoding of the row (bit-identical quants and
  * scale) with the scale as float and the sum of the 32 quants (the Q4_0 kernel multiplies unsigned
@@ -31,7 +32,9 @@
  * with sumi the exact integer dot product of the block (Q6_K: sum over sub-blocks of sc * sum (q-32) a).
  * Q4_K: isum = sum over sub-blocks s of sc_s * (q . a)_s, msum = sum of m_s * (sum of a over s), both
  * exact; acc = fmaf(d * d_x, (float)isum, acc), then acc = fmaf(-(dmin * d_x), (float)msum, acc).
- * The activations of the k-quant layouts are Q8_K rows (bsums give the sums over sub-blocks). The SIMD kernels compute exactly this (the
+ * The activations of the k-quant layouts are Q8_K rows (bsums give the sums over sub-blocks).
+ * F16 / F32: four partial sums per row, acc[k % 4] = fmaf(w[r][k], x[k], acc[k % 4]) over k in order,
+ * result (acc0 + acc1) + (acc2 + acc3) (activations kept in f32: more exact than ggml's f16 rounding). The SIMD kernels compute exactly this (the
  * integer parts are exact and the float steps are the same correctly rounded operations), so they are
  * bit-identical to the scalar references here, and a token's result does not depend on how many
  * tokens were multiplied together (decode and prefill agree).
@@ -86,12 +89,17 @@ void g4_rp_pack_q4_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64
 void g4_rp_pack_q8_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
 void g4_rp_pack_q4_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
 void g4_rp_pack_q6_Kx8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_pack_f16x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_pack_f32x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
+void g4_rp_act_f32(const float *x, void *dst, int64_t n);
 void g4_rp_act_q8p(const float *x, void *dst, int64_t n);
 void g4_rp_act_q8K(const float *x, void *dst, int64_t n);
 void g4_rp_gemm_q4_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q8_0x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q4_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q6_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_f16x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_f32x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 
 /* installed by g4_types_init for the kernel set in use */
 void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act);

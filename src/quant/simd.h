@@ -58,6 +58,8 @@ void g4_rp_gemm_q4_0x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, in
 void g4_rp_gemm_q8_0x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q4_Kx8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_q6_Kx8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_f16x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+void g4_rp_gemm_f32x8_avx2(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 #endif
 
 #endif

@@ -835,6 +835,30 @@ AVX2 static inline __attribute__((always_inline)) void rp_q6_Kx8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
 }
 
+/* F16x8 / F32x8: lane r = row r; 4 accumulators per token (k % 4), combined (a0 + a1) + (a2 + a3) */
+#define FLOAT_RP(fname, LOADW, esz)                                                                  \
+    AVX2 static inline __attribute__((always_inline)) void fname(const uint8_t *pw, const uint8_t *act, size_t as, \
+                                                                 const int NT, float *y, size_t ldy, int64_t n) { \
+        __m256 acc[2][4];                                                                          \
+        UNROLL for (int t = 0; t < NT; t++) UNROLL for (int j = 0; j < 4; j++) acc[t][j] = _mm256_setzero_ps(); \
+        const float *x0 = (const float *)act, *x1 = (const float *)(act + as);                      \
+        for (int64_t k = 0; k < n; k += 4) {                                                       \
+            _mm_prefetch((const char *)pw + (size_t)(k + 64) * 8 * esz, _MM_HINT_T0);              \
+            UNROLL for (int j = 0; j < 4; j++) {                                                   \
+                const __m256 w = LOADW(pw + (size_t)(k + j) * 8 * esz);                            \
+                acc[0][j] = _mm256_fmadd_ps(w, _mm256_broadcast_ss(x0 + k + j), acc[0][j]);        \
+                if (NT > 1) acc[1][j] = _mm256_fmadd_ps(w, _mm256_broadcast_ss(x1 + k + j), acc[1][j]); \
+            }                                                                                      \
+        }                                                                                          \
+        UNROLL for (int t = 0; t < NT; t++)                                                        \
+            _mm256_storeu_ps(y + (size_t)t * ldy, _mm256_add_ps(_mm256_add_ps(acc[t][0], acc[t][1]), \
+                                                                 _mm256_add_ps(acc[t][2], acc[t][3]))); \
+    }
+#define LOADW_F16(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+#define LOADW_F32(p) _mm256_loadu_ps((const float *)(p))
+FLOAT_RP(rp_f16x8_k, LOADW_F16, 2)
+FLOAT_RP(rp_f32x8_k, LOADW_F32, 4)
+
 /* y rows are 8 floats apart within a token; ldy between tokens */
 #define RP_DRIVER(fname, kern)                                                                       \
     AVX2 void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
@@ -856,5 +880,7 @@ RP_DRIVER(g4_rp_gemm_q8_0x8_avx2, rp_q8_0x8_k)
     }
 RP_DRIVER2(g4_rp_gemm_q4_Kx8_avx2, rp_q4_Kx8_k)
 RP_DRIVER2(g4_rp_gemm_q6_Kx8_avx2, rp_q6_Kx8_k)
+RP_DRIVER2(g4_rp_gemm_f16x8_avx2, rp_f16x8_k)
+RP_DRIVER2(g4_rp_gemm_f32x8_avx2, rp_f32x8_k)
 
 #endif /* __x86_64__ */

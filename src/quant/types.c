@@ -245,6 +245,8 @@ static void install_avx2(void) {
     g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx2, NULL);
     g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx2, NULL);
     g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx2, NULL);
+    g4_repack_install(G4_TYPE_F16, g4_rp_gemm_f16x8_avx2, NULL);
+    g4_repack_install(G4_TYPE_F32, g4_rp_gemm_f32x8_avx2, NULL);
     isa_name = "avx2";
 }
 #endif
