@@ -68,9 +68,13 @@ if busy:
              "then far below an idle machine's (compare the issue's column). Re-run `make bench` on an idle "
              "machine before quoting ratios.\n")
 L.append(f"## Side by side: prompt {a.prompt} tokens, decode {a.gen} tokens\n")
-L.append(f"Smaller than llama-bench's pp512 / tg128 so that today's g4 finishes each type in about a minute; "
-         f"the last columns are llama.cpp at 512 / 128 here and in the issue (build 34af94cd9) for reference. "
-         f"Bound: bytes streamed per decoded token over {a.bw} GB/s.\n")
+if (a.prompt, a.gen) == (512, 128):
+    L.append("llama-bench's pp512 / tg128 measure; the last columns: llama.cpp at 512 / 128 in a separate run here "
+             "(only with BENCH_LLAMA_REF=1) and in the issue (build 34af94cd9, a machine with AVX-512). "
+             f"Bound: bytes streamed per decoded token over {a.bw} GB/s.\n")
+else:
+    L.append(f"Smaller than llama-bench's pp512 / tg128; the last columns are llama.cpp at 512 / 128 here and in "
+             f"the issue (build 34af94cd9) for reference. Bound: bytes streamed per decoded token over {a.bw} GB/s.\n")
 L.append("| weights | file | g4 prompt tok/s | llama.cpp prompt tok/s | g4 / llama | g4 decode tok/s | "
          "llama.cpp decode tok/s | g4 / llama | decode bound | g4 % of bound | llama.cpp pp512 / tg128 here | "
          "issue pp512 / tg128 |")

@@ -11,11 +11,11 @@
 #   BENCH_CACHE        where the synthesized models and raw JSON results go (default build/bench)
 #   BENCH_THREADS      threads for both engines (default 2)
 #   BENCH_TYPES        weight types (default "f16 q8_0 q4_0 q4_k")
-#   BENCH_PROMPT/GEN   prompt and decode tokens of the side-by-side runs (default 64 / 16: today's g4 would
-#                      need minutes per type for 512 / 128)
-#   BENCH_LLAMA_REF    1 (default): also run llama.cpp at 512 / 128, the pp512 / tg128 reference
-#   BENCH_DEPTHS       context depths of the decode-vs-depth series on BENCH_DEPTH_TYPE (default "0 128 512", q4_0)
-#   BENCH_DEPTH_PROMPT/GEN  prompt and decode tokens at each depth (default 16 / 8)
+#   BENCH_PROMPT/GEN   prompt and decode tokens of the side-by-side runs (default 512 / 128: llama-bench's
+#                      pp512 / tg128)
+#   BENCH_LLAMA_REF    1: also run llama.cpp at 512 / 128 when PROMPT/GEN differ (default 0)
+#   BENCH_DEPTHS       context depths of the decode-vs-depth series on BENCH_DEPTH_TYPE (default "0 512 2048", q4_0)
+#   BENCH_DEPTH_PROMPT/GEN  prompt and decode tokens at each depth (default 16 / 16)
 #   BENCH_SCALE        full (default) or tiny (a smoke test of this script in seconds)
 #   BENCH_BW_GBS       memory read bandwidth for the decode bound, GB/s (default 29.8, measured on this machine kind)
 set -eu
@@ -25,13 +25,13 @@ G4="$BUILD/g4"
 CACHE=${BENCH_CACHE:-build/bench}
 THREADS=${BENCH_THREADS:-2}
 TYPES=${BENCH_TYPES:-"f16 q8_0 q4_0 q4_k"}
-PROMPT=${BENCH_PROMPT:-64}
-GEN=${BENCH_GEN:-16}
-LLAMA_REF=${BENCH_LLAMA_REF:-1}
-DEPTHS=${BENCH_DEPTHS:-"0 128 512"}
+PROMPT=${BENCH_PROMPT:-512}
+GEN=${BENCH_GEN:-128}
+LLAMA_REF=${BENCH_LLAMA_REF:-0}
+DEPTHS=${BENCH_DEPTHS:-"0 512 2048"}
 DEPTH_TYPE=${BENCH_DEPTH_TYPE:-q4_0}
 DEPTH_PROMPT=${BENCH_DEPTH_PROMPT:-16}
-DEPTH_GEN=${BENCH_DEPTH_GEN:-8}
+DEPTH_GEN=${BENCH_DEPTH_GEN:-16}
 BW=${BENCH_BW_GBS:-29.8}
 SCALE=${BENCH_SCALE:-full}
 RES="$CACHE/results"

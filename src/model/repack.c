@@ -66,8 +66,11 @@ typedef struct {
     const g4_weight *w;
     const g4_repack_traits *rt;
     uint8_t *dst;
+    int release; /* give the source pages back as soon as they are copied (file mapping) */
     atomic_llong next;
 } pack_task;
+
+static void release_pages(const uint8_t *p, size_t n);
 
 static void pack_groups(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
@@ -80,6 +83,9 @@ static void pack_groups(void *arg, int ith, int nth) {
         const int64_t g1 = g0 + chunk < groups ? g0 + chunk : groups;
         for (int64_t g = g0; g < g1; g++)
             k->rt->pack(k->w->data + (size_t)g * sb, k->w->row_bytes, k->dst + (size_t)g * db, k->w->ne0);
+        /* so that the copy never doubles resident memory, even for the 262144-row LM head (the pages
+         * straddling two chunks go when the whole matrix is done) */
+        if (k->release) release_pages(k->w->data + (size_t)g0 * sb, (size_t)(g1 - g0) * sb);
     }
 }
 
@@ -120,7 +126,7 @@ g4_status g4_model_repack(g4_model *m, g4_pool *pool, g4_error *err) {
     for (int i = 0; i < n; i++) {
         g4_weight *w = list[i];
         const size_t bytes = (size_t)w->ne1 * w->row_bytes;
-        pack_task k = {.w = w, .rt = layout_for(w), .dst = dst};
+        pack_task k = {.w = w, .rt = layout_for(w), .dst = dst, .release = m->gf->mapped};
         atomic_init(&k.next, 0);
         g4_pool_run(pool, pack_groups, &k);
         w->packed = dst;
