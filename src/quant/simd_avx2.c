@@ -740,7 +740,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_Kx8_k(const uint8_t
         const uint8_t *g = pw + (size_t)i * 1184;
         __m256i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
+        UNROLL for (int p = 0; p < 4; p++) {
             /* the next super-block column, a quarter per pair (see Q6_Kx8) */
             UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 1184 + 320 * p + 64 * k, _MM_HINT_T0);
             __m256i slo[G4_RP_MAXT], shi[G4_RP_MAXT];
@@ -760,11 +760,15 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_Kx8_k(const uint8_t
             memcpy(&s1, g + 40 + 16 * p, 8);
             const __m256i sc0 = dup16(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(s0)));
             const __m256i sc1 = dup16(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(s1)));
+            UNROLL for (int t = 0; t < NT; t++)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(slo[t], sc0), _mm256_madd_epi16(shi[t], sc1)));
+        }
+        /* the mins after the quants: fewer registers live in the loop above */
+        UNROLL for (int p = 0; p < 4; p++) {
             const __m256i mp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p)));
             UNROLL for (int t = 0; t < NT; t++) {
                 const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 4 * p;
                 const uint32_t b0 = (uint16_t)(bs[0] + bs[1]), b1 = (uint16_t)(bs[2] + bs[3]);
-                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(slo[t], sc0), _mm256_madd_epi16(shi[t], sc1)));
                 msum[t] = _mm256_add_epi32(msum[t], _mm256_madd_epi16(mp, _mm256_set1_epi32((int)(b0 | b1 << 16))));
             }
         }
@@ -878,7 +882,7 @@ RP_DRIVER(g4_rp_gemm_q8_0x8_avx2, rp_q8_0x8_k)
         for (; nt >= 2; nt -= 2, act += 2 * as, y += 2 * ldy) kern(pw, act, as, 2, y, ldy, n);    \
         if (nt) kern(pw, act, as, 1, y, ldy, n);                                                   \
     }
-RP_DRIVER2(g4_rp_gemm_q4_Kx8_avx2, rp_q4_Kx8_k)
+RP_DRIVER(g4_rp_gemm_q4_Kx8_avx2, rp_q4_Kx8_k)
 RP_DRIVER2(g4_rp_gemm_q6_Kx8_avx2, rp_q6_Kx8_k)
 RP_DRIVER2(g4_rp_gemm_f16x8_avx2, rp_f16x8_k)
 RP_DRIVER2(g4_rp_gemm_f32x8_avx2, rp_f32x8_k)
