@@ -38,7 +38,11 @@ static const char *usage =
     "  --kv TYPE     KV cache type, f16 (default) or f32\n"
     "  --reps R      repetitions; the median of each measure is reported (default 1)\n"
     "  --seed S      seed of the pseudo-random token ids (default 1)\n"
-    "  --json        after the table, one JSON object on the last line of stdout\n";
+    "  --json        after the table, one JSON object on the last line of stdout\n"
+    "\n"
+    "The weight matrices are repacked into 8-row interleaved copies when the context is created (the load\n"
+    "time includes it); G4_REPACK=0 in the environment keeps the file's row layout, G4_ISA=scalar|avx2\n"
+    "forces a kernel set.\n";
 
 static volatile sig_atomic_t interrupted;
 static void on_sigint(int sig) {
@@ -298,6 +302,11 @@ int g4_cmd_bench(int argc, char **argv) {
         for (int t = 0, k = 0; t < G4_TYPE_COUNT; t++)
             if (wf.per_type[t]) printf("%s%s %s", k++ ? ", " : "", g4_type_name(t), cli_human_bytes((double)wf.per_type[t], b1, sizeof b1));
         printf("; streamed per decoded token %s\n", cli_human_bytes((double)wf.streamed, b1, sizeof b1));
+        g4_model_info after;
+        g4_model_get_info(m, &after); /* the context repacked the weights */
+        if (after.n_repacked)
+            printf("repacked     %d matrices into 8-row interleaved copies, %s (their file pages released)\n",
+                   after.n_repacked, cli_human_bytes((double)after.repacked_bytes, b1, sizeof b1));
         printf("machine      %s, %d threads, kernels %s\n", cpu, n_threads, isa);
         printf("run          prompt %ld, decode %ld, depth %ld, KV %s, median of %ld\n", n_prompt, n_gen, depth,
                kv == G4_KV_F16 ? "f16" : "f32", reps);
@@ -325,6 +334,7 @@ int g4_cmd_bench(int argc, char **argv) {
             printf("},\"file_bytes\":%llu,\"weight_bytes\":%llu,\"streamed_bytes_per_token\":%llu",
                    (unsigned long long)info.file_bytes, (unsigned long long)info.weight_bytes,
                    (unsigned long long)wf.streamed);
+            printf(",\"repacked_bytes\":%llu,\"n_repacked\":%d", (unsigned long long)after.repacked_bytes, after.n_repacked);
             printf(",\"threads\":%d,\"isa\":", n_threads);
             json_str(isa);
             printf(",\"cpu\":");

@@ -55,6 +55,11 @@ typedef struct g4_model_info {
     float rope_base, rope_base_swa, final_logit_softcap, rms_eps;
     uint64_t weight_bytes;  /* bytes of tensor data */
     uint64_t file_bytes;
+    /* weight matrices copied into interleaved layouts for the CPU's kernels (done once, by the first
+     * context that is not in exact mode; G4_REPACK=0 turns it off), and the bytes of those copies
+     * (the original pages are released, so resident memory does not grow by this much) */
+    int n_repacked;
+    uint64_t repacked_bytes;
 } g4_model_info;
 
 void g4_model_get_info(const g4_model *m, g4_model_info *info);

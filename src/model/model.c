@@ -420,6 +420,8 @@ void g4_model_get_info(const g4_model *m, g4_model_info *i) {
     i->rope_base = m->rope_base;
     i->rope_base_swa = m->rope_base_swa;
     i->final_logit_softcap = m->softcap;
+    i->n_repacked = m->n_packed;
+    i->repacked_bytes = m->packed_bytes;
     i->rms_eps = m->eps;
     i->weight_bytes = m->gf->data_bytes;
     i->file_bytes = m->gf->size;
