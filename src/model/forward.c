@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define ATT_SPLIT 256   /* keys per split of the attention softmax (fixed: see attend) */
 #define G4_BATCH 32     /* tokens per forward batch (prefill is cut into batches of this size) */
 #define G4_ROLLBACK 256 /* extra cells in sliding-layer rings: how far g4_ctx_truncate can go back */
 
@@ -34,7 +35,9 @@ struct g4_ctx {
     float *k, *v;  /* [T][nkv_max*hd_max] */
     float *att;    /* [T][H*hd_max] attention output */
     float *ffa, *ffb; /* [T][ff_max] */
-    float *scores; /* [n_threads][n_ctx] */
+    float *scores; /* [n_threads][group_max * ATT_SPLIT] scores of one split */
+    float *part;   /* [n_threads][splits_max][group_max][2 + hd_max] partial softmax sums of splits */
+    int splits_max, group_max, hd_max;
     g4_pool *pool;
     float *ple;    /* [T][L*P] per-layer inputs */
     float *plet;   /* [T][L*P] */
@@ -83,7 +86,7 @@ void g4_ctx_free(g4_ctx *c) {
     g4_kv_free(&c->kv);
     g4_pool_free(c->pool);
     free(c->tokens);
-    float *bufs[] = {c->x, c->xn, c->t1, c->t2, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->scores,
+    float *bufs[] = {c->x, c->xn, c->t1, c->t2, c->q, c->k, c->v, c->att, c->ffa, c->ffb, c->scores, c->part,
                      c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c->qact);
@@ -140,7 +143,14 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
         g4_ctx_free(c);
         return err ? err->code : G4_ERR_NOMEM;
     }
-    c->scores = falloc((size_t)p->n_ctx * (size_t)g4_pool_size(c->pool), &ok);
+    c->hd_max = (int)hd;
+    c->group_max = 1;
+    for (int l = 0; l < m->n_layer; l++)
+        if (m->n_head / m->layers[l].n_head_kv > c->group_max) c->group_max = m->n_head / m->layers[l].n_head_kv;
+    c->splits_max = (p->n_ctx + ATT_SPLIT - 1) / ATT_SPLIT;
+    const size_t nth_all = (size_t)g4_pool_size(c->pool);
+    c->scores = falloc(nth_all * (size_t)c->group_max * ATT_SPLIT, &ok);
+    c->part = falloc(nth_all * (size_t)c->splits_max * (size_t)c->group_max * (2 + hd), &ok);
     c->ple = falloc(T * LP, &ok);
     c->plet = falloc(T * LP, &ok);
     c->moe_in = falloc(D, &ok);
@@ -287,34 +297,107 @@ static void per_layer_inputs(g4_ctx *c, const int32_t *tok, int T) {
     }
 }
 
+/* ---- attention ----
+ * softmax(q·K) V per query head; scale 1.0, causal, window on sliding layers. The keys of a query are cut
+ * into splits of ATT_SPLIT positions (from the first key the query sees); each split yields, per query
+ * head of a KV group, the partial softmax {max m, sum l of exp(s - m), o = sum exp(s - m) V}; the splits
+ * are merged in order. The K and V rows of a split are read once for all the query heads of their group.
+ * Work items are (token, KV head) pairs, each taking all its splits in turn, or - when there are fewer
+ * pairs than threads (decode) - single splits, merged after. The arithmetic of a query is the same either
+ * way, so results depend neither on the thread count nor on the batch size. */
+
 typedef struct att_task {
     g4_ctx *c;
     const g4_layer *ly;
     const g4_kv_layer *cache;
     int T;
+    int by_split;      /* items are (pair, split) instead of pairs */
+    atomic_int next;
 } att_task;
 
-/* softmax(q·K) V for each (token, head) pair of this thread's share; scale 1.0, causal, window on
- * sliding layers */
-static void attend(void *arg, int ith, int nth) {
-    const att_task *k = arg;
-    g4_ctx *c = k->c;
-    const g4_model *m = c->m;
-    const g4_layer *ly = k->ly;
-    const int H = m->n_head, hd = ly->head_dim, group = H / ly->n_head_kv;
-    const size_t qw = (size_t)H * hd;
-    float *scores = c->scores + (size_t)ith * (size_t)c->p.n_ctx;
-    const int np = k->T * H, i0 = np * ith / nth, i1 = np * (ith + 1) / nth;
-    for (int i = i0; i < i1; i++) {
-        const int t = i / H, h = i % H, pos = c->n_past + t;
-        const int j0 = ly->is_swa && pos - m->sliding_window + 1 > 0 ? pos - m->sliding_window + 1 : 0;
-        const int n = pos - j0 + 1, g = h / group;
-        const float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
-        float *o = c->att + (size_t)t * qw + (size_t)h * hd;
-        for (int j = 0; j < n; j++) scores[j] = g4_kv_dot_k(k->cache, j0 + j, g, qh);
-        g4_softmax(scores, n);
+/* the key range [j0, pos] of token t */
+static void key_range(const g4_ctx *c, const g4_layer *ly, int t, int *j0, int *n) {
+    const int pos = c->n_past + t, w = c->m->sliding_window;
+    *j0 = ly->is_swa && pos - w + 1 > 0 ? pos - w + 1 : 0;
+    *n = pos - *j0 + 1;
+}
+
+static void attend_split(const g4_ctx *c, const g4_layer *ly, const g4_kv_layer *cache, int t, int g, int a, int b,
+                         float *sc, float *part) {
+    const int H = c->m->n_head, hd = ly->head_dim, group = H / ly->n_head_kv;
+    const float *q = c->q + (size_t)t * (size_t)H * (size_t)hd + (size_t)g * group * (size_t)hd;
+    const int n = b - a;
+    for (int j = 0; j < n; j++)
+        for (int h = 0; h < group; h++) sc[h * ATT_SPLIT + j] = g4_kv_dot_k(cache, a + j, g, q + (size_t)h * hd);
+    for (int h = 0; h < group; h++) {
+        float *s = sc + h * ATT_SPLIT, *ph = part + (size_t)h * (2 + (size_t)hd);
+        float mx = -INFINITY, l = 0.0f;
+        for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+        for (int j = 0; j < n; j++) l += (s[j] = expf(s[j] - mx));
+        ph[0] = mx;
+        ph[1] = l;
+        memset(ph + 2, 0, (size_t)hd * sizeof *ph);
+    }
+    for (int j = 0; j < n; j++)
+        for (int h = 0; h < group; h++)
+            g4_kv_axpy_v(cache, a + j, g, sc[h * ATT_SPLIT + j], part + (size_t)h * (2 + (size_t)hd) + 2);
+}
+
+/* merge ns splits (consecutive in part, stride group * (2 + hd)) into the outputs of the group's heads */
+static void attend_merge(const g4_ctx *c, const g4_layer *ly, int t, int g, const float *part, int ns) {
+    const int H = c->m->n_head, hd = ly->head_dim, group = H / ly->n_head_kv;
+    const size_t ps = (size_t)group * (2 + (size_t)hd);
+    for (int h = 0; h < group; h++) {
+        float *o = c->att + (size_t)t * (size_t)H * (size_t)hd + (size_t)(g * group + h) * (size_t)hd;
+        float M = -INFINITY, l = 0.0f;
+        for (int s = 0; s < ns; s++) M = part[s * ps + (size_t)h * (2 + hd)] > M ? part[s * ps + (size_t)h * (2 + hd)] : M;
         memset(o, 0, (size_t)hd * sizeof *o);
-        for (int j = 0; j < n; j++) g4_kv_axpy_v(k->cache, j0 + j, g, scores[j], o);
+        for (int s = 0; s < ns; s++) {
+            const float *ph = part + s * ps + (size_t)h * (2 + hd);
+            const float f = expf(ph[0] - M);
+            l += ph[1] * f;
+            for (int i = 0; i < hd; i++) o[i] += f * ph[2 + i];
+        }
+        const float inv = 1.0f / l;
+        for (int i = 0; i < hd; i++) o[i] *= inv;
+    }
+}
+
+static void attend(void *arg, int ith, int nth) {
+    (void)nth;
+    att_task *k = arg;
+    g4_ctx *c = k->c;
+    const g4_layer *ly = k->ly;
+    const int nkv = ly->n_head_kv, group = c->m->n_head / nkv, hd = ly->head_dim;
+    const size_t ps = (size_t)group * (2 + (size_t)hd);
+    float *sc = c->scores + (size_t)ith * (size_t)c->group_max * ATT_SPLIT;
+    const int pairs = k->T * nkv;
+    if (k->by_split) { /* item = pair * splits_max + split; partials in the shared buffer, merged after */
+        for (;;) {
+            const int i = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed);
+            if (i >= pairs * c->splits_max) break;
+            const int pr = i / c->splits_max, s = i % c->splits_max, t = pr / nkv, g = pr % nkv;
+            int j0, n;
+            key_range(c, ly, t, &j0, &n);
+            if (s * ATT_SPLIT >= n) continue;
+            const int a = j0 + s * ATT_SPLIT, b = a + ATT_SPLIT < j0 + n ? a + ATT_SPLIT : j0 + n;
+            attend_split(c, ly, k->cache, t, g, a, b, sc, c->part + (size_t)i * ps);
+        }
+        return;
+    }
+    float *part = c->part + (size_t)ith * (size_t)c->splits_max * ps;
+    for (;;) {
+        const int pr = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed);
+        if (pr >= pairs) break;
+        const int t = pr / nkv, g = pr % nkv;
+        int j0, n;
+        key_range(c, ly, t, &j0, &n);
+        const int ns = (n + ATT_SPLIT - 1) / ATT_SPLIT;
+        for (int s = 0; s < ns; s++) {
+            const int a = j0 + s * ATT_SPLIT, b = a + ATT_SPLIT < j0 + n ? a + ATT_SPLIT : j0 + n;
+            attend_split(c, ly, k->cache, t, g, a, b, sc, part + (size_t)s * ps);
+        }
+        attend_merge(c, ly, t, g, part, ns);
     }
 }
 
@@ -348,8 +431,21 @@ static void attention(g4_ctx *c, int l, int T) {
             g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
         }
     }
-    att_task k = {c, ly, cache, T};
+    att_task k = {.c = c, .ly = ly, .cache = cache, .T = T};
+    const int pairs = T * nkv;
+    /* fewer (token, KV head) pairs than threads: share out the splits (the buffer holds them when
+     * pairs < threads) */
+    k.by_split = pairs < g4_pool_size(c->pool);
+    atomic_init(&k.next, 0);
     g4_pool_run(c->pool, attend, &k);
+    if (k.by_split) {
+        const size_t ps = (size_t)(H / nkv) * (2 + (size_t)hd);
+        for (int pr = 0; pr < pairs; pr++) {
+            int j0, n;
+            key_range(c, ly, pr / nkv, &j0, &n);
+            attend_merge(c, ly, pr / nkv, pr % nkv, c->part + (size_t)pr * c->splits_max * ps, (n + ATT_SPLIT - 1) / ATT_SPLIT);
+        }
+    }
     matmul(c, &ly->wo, c->att, T, qw, c->t1, (size_t)D);
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * D, *a = c->t1 + (size_t)t * D;
