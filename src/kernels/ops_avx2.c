@@ -76,7 +76,7 @@ AVX2 void g4_softcap_avx2(float *x, size_t n, float cap) {
     for (; i < n; i++) x[i] = cap * tanhf(x[i] * (1.0f / cap));
 }
 
-AVX2 __attribute__((target("avx2,fma,f16c"))) void g4_axpy_f16_avx2(float a, const uint16_t *v, float *out, int n) {
+__attribute__((target("avx2,fma,f16c"))) void g4_axpy_f16_avx2(float a, const uint16_t *v, float *out, int n) {
     const __m256 va = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8) {
