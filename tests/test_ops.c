@@ -20,12 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(G4_HAVE_AVX2_KERNELS)
 static float rand_wide(void) {
     const int e = (int)(t_rand64() % 40) - 30; /* 2^-30 .. 2^9 */
     return ldexpf(t_randf(), e);
 }
 
-#if defined(G4_HAVE_AVX2_KERNELS)
 static void check_gelu(void) {
     enum { N = 100003 };
     float *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b), *r = malloc(N * sizeof *r), *g = malloc(N * sizeof *g);
