@@ -37,6 +37,20 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libg4.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
 
+# The AVX-512 kernels also under emulation: src/quant/simd_avx512.c compiled a second time with -DG4_SIMDE
+# against SIMDe's portable intrinsics (libsimde-dev; functions renamed *_emu) and linked into test_simd
+# only, which checks them on any x86-64 CPU. Without SIMDe the object is empty and test_simd says so.
+# (-O1: the emulation only has to be right, and it halves gcc's compile time of SIMDe's large headers;
+# -Wno-psabi: gcc notes that the emulated 512-bit vectors passed between static helpers would use
+# AVX-512 registers if the target had them, but no ABI boundary is involved.)
+$(BUILD)/emu/simd_avx512_emu.o: src/quant/simd_avx512.c src/quant/simd.h src/quant/blocks.h src/quant/types.h src/util/util.h include/g4.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -O1 -DG4_SIMDE -Wno-psabi -c $< -o $@
+
+$(BUILD)/tests/test_simd: tests/test_simd.c $(BUILD)/emu/simd_avx512_emu.o $(BUILD)/libg4.a $(wildcard tests/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/emu/simd_avx512_emu.o $(BUILD)/libg4.a $(LDLIBS)
+
 # the whole suite, on the normal build and on the ASan+UBSan build
 test: all asan-build
 	BUILDS="$(BUILD) build-asan" tests/run.sh

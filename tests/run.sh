@@ -108,8 +108,15 @@ oracle_check() {
 oracle_check oracle-logits
 oracle_check oracle-logits-exact --strict --arg --exact
 oracle_check oracle-logits-incremental --arg --incremental
-# the default mode again with each non-default kernel set forced (G4_ISA; the default is the best the CPU has)
-for isa in scalar; do G4_ISA=$isa oracle_check "oracle-logits-isa-$isa"; done
+# the default mode again with each non-default kernel set forced (G4_ISA; the default is the best the CPU has:
+# with AVX-512 F/BW/VL/VNNI that is avx512, so avx2 is checked too)
+isas=scalar
+if grep -qw avx512bw /proc/cpuinfo 2>/dev/null && grep -qw avx512vl /proc/cpuinfo && grep -qw avx512_vnni /proc/cpuinfo; then
+    isas="scalar avx2"
+fi
+for isa in $isas; do G4_ISA=$isa oracle_check "oracle-logits-isa-$isa"; done
+# and with the file's row layout (no interleaved copies: the row-by-row kernels)
+G4_REPACK=0 oracle_check oracle-logits-norepack
 
 # llama.cpp on g4 synth files of every variant
 if [ "$sanitized" != 1 ] && [ -n "$LLAMA_NM" ]; then
@@ -138,6 +145,14 @@ if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/de
     done
 fi
 done
+
+# 5. the NEON kernels (arm64) cross-compiled and run under qemu-user, once (into <first build>-neon;
+# skipped with "0 passed, 0 failed" where the cross compiler or qemu is missing)
+if [ -x tests/neon.sh ]; then
+    echo "== arm64 (qemu)"
+    BUILD=${BUILDS%% *} tests/neon.sh >"$tmp/neon.out" 2>&1
+    tally neon-qemu "$tmp/neon.out" $?
+fi
 
 echo
 if [ "$fail" -ne 0 ]; then echo "failed: ${failed_parts[*]}"; fi

@@ -19,6 +19,10 @@
  *   to_float of F16: bit-exact on every one of the 65536 halves (NaNs included).
  *
  *   test_simd --bench   also prints a microbenchmark of every dot_q (GB/s of weight bytes, scalar vs SIMD).
+ *
+ * The AVX-512 kernels run here only on a CPU with AVX-512 F/BW/VL/VNNI (and AVX512_BF16 for vdpbf16ps);
+ * their source is also linked a second time, compiled against SIMDe's portable intrinsics (the *_emu
+ * functions, see the Makefile), and checked the same way on any x86-64 CPU when libsimde-dev is there.
  */
 #include "quant/blocks.h"
 #include "quant/simd.h"
@@ -55,6 +59,12 @@ typedef struct {
     g4_dot_q_multi_fn multi;
 } multi_case;
 
+typedef struct {
+    const char *isa;
+    int type;
+    g4_dot_f32_fn ref, simd;
+} f32_case;
+
 #if defined(G4_HAVE_AVX2_KERNELS)
 static const dot_case avx2_dots[] = {
     {"avx2", G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0, g4_dot_q_q8_0_q8_0_avx2, 0},
@@ -75,11 +85,6 @@ static const multi_case avx2_multis[] = {
     {"avx2", G4_TYPE_Q4_K, g4_dot_q_q4_K_q8_K_avx2, g4_dot_q_multi_q4_K_q8_K_avx2},
     {"avx2", G4_TYPE_Q6_K, g4_dot_q_q6_K_q8_K_avx2, g4_dot_q_multi_q6_K_q8_K_avx2},
 };
-typedef struct {
-    const char *isa;
-    int type;
-    g4_dot_f32_fn ref, simd;
-} f32_case;
 static const f32_case avx2_f32s[] = {
     {"avx2", G4_TYPE_F32, g4_dot_f32_f32, g4_dot_f32_f32_avx2},
     {"avx2", G4_TYPE_F16, g4_dot_f32_f16, g4_dot_f32_f16_avx2},
@@ -91,6 +96,91 @@ static const quant_case avx2_quants[] = {
     {"avx2", G4_TYPE_Q8_1, g4_from_float_q8_1, g4_from_float_q8_1_avx2},
     {"avx2", G4_TYPE_Q8_K, g4_from_float_q8_K, g4_from_float_q8_K_avx2},
 };
+#endif
+
+#if defined(G4_HAVE_NEON_KERNELS)
+/* the integer dots exist twice: ARMv8.0 (neon) and with SDOT (neon-dotprod) */
+#define NEON_INT_DOTS(isa, S)                                                                      \
+    {isa, G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0, g4_dot_q_q8_0_q8_0_##S, 0},                             \
+    {isa, G4_TYPE_Q4_0, g4_dot_q_q4_0_q8_0, g4_dot_q_q4_0_q8_0_##S, 0},                             \
+    {isa, G4_TYPE_Q4_K, g4_dot_q_q4_K_q8_K, g4_dot_q_q4_K_q8_K_##S, 1},                             \
+    {isa, G4_TYPE_Q6_K, g4_dot_q_q6_K_q8_K, g4_dot_q_q6_K_q8_K_##S, 1},                             \
+    {isa, G4_TYPE_Q5_K, g4_dot_q_q5_K_q8_K, g4_dot_q_q5_K_q8_K_##S, 1},                             \
+    {isa, G4_TYPE_Q5_0, g4_dot_q_q5_0_q8_0, g4_dot_q_q5_0_q8_0_##S, 0},                             \
+    {isa, G4_TYPE_Q4_1, g4_dot_q_q4_1_q8_1, g4_dot_q_q4_1_q8_1_##S, 0},                             \
+    {isa, G4_TYPE_Q5_1, g4_dot_q_q5_1_q8_1, g4_dot_q_q5_1_q8_1_##S, 0},
+#define NEON_MULTIS(isa, S)                                                                        \
+    {isa, G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0_##S, g4_dot_q_multi_q8_0_q8_0_##S},                       \
+    {isa, G4_TYPE_Q4_0, g4_dot_q_q4_0_q8_0_##S, g4_dot_q_multi_q4_0_q8_0_##S},                       \
+    {isa, G4_TYPE_Q4_K, g4_dot_q_q4_K_q8_K_##S, g4_dot_q_multi_q4_K_q8_K_##S},                       \
+    {isa, G4_TYPE_Q6_K, g4_dot_q_q6_K_q8_K_##S, g4_dot_q_multi_q6_K_q8_K_##S},
+static const dot_case neon_dots[] = {
+    NEON_INT_DOTS("neon", neon)
+    {"neon", G4_TYPE_F16, g4_dot_q_f16_f16, g4_dot_q_f16_f16_neon, 0},
+    {"neon", G4_TYPE_BF16, g4_dot_q_bf16_bf16, g4_dot_q_bf16_bf16_neon, 0},
+    {"neon", G4_TYPE_F32, g4_dot_q_f32_f32, g4_dot_q_f32_f32_neon, 0},
+};
+static const dot_case neon_dp_dots[] = {NEON_INT_DOTS("neon-dotprod", neon_dotprod)};
+/* the two builds against each other: bit-identical (exact integer sums, the same float code) */
+static const dot_case neon_dp_same[] = {
+    {"neon-dotprod=neon", G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0_neon, g4_dot_q_q8_0_q8_0_neon_dotprod, 1},
+    {"neon-dotprod=neon", G4_TYPE_Q4_0, g4_dot_q_q4_0_q8_0_neon, g4_dot_q_q4_0_q8_0_neon_dotprod, 1},
+    {"neon-dotprod=neon", G4_TYPE_Q5_0, g4_dot_q_q5_0_q8_0_neon, g4_dot_q_q5_0_q8_0_neon_dotprod, 1},
+    {"neon-dotprod=neon", G4_TYPE_Q4_1, g4_dot_q_q4_1_q8_1_neon, g4_dot_q_q4_1_q8_1_neon_dotprod, 1},
+    {"neon-dotprod=neon", G4_TYPE_Q5_1, g4_dot_q_q5_1_q8_1_neon, g4_dot_q_q5_1_q8_1_neon_dotprod, 1},
+};
+static const multi_case neon_multis[] = {NEON_MULTIS("neon", neon)};
+static const multi_case neon_dp_multis[] = {NEON_MULTIS("neon-dotprod", neon_dotprod)};
+static const f32_case neon_f32s[] = {
+    {"neon", G4_TYPE_F32, g4_dot_f32_f32, g4_dot_f32_f32_neon},
+    {"neon", G4_TYPE_F16, g4_dot_f32_f16, g4_dot_f32_f16_neon},
+    {"neon", G4_TYPE_Q8_0, g4_dot_f32_q8_0, g4_dot_f32_q8_0_neon},
+    {"neon", G4_TYPE_Q4_0, g4_dot_f32_q4_0, g4_dot_f32_q4_0_neon},
+};
+static const quant_case neon_quants[] = {
+    {"neon", G4_TYPE_Q8_0, g4_from_float_q8_0, g4_from_float_q8_0_neon},
+    {"neon", G4_TYPE_Q8_1, g4_from_float_q8_1, g4_from_float_q8_1_neon},
+    {"neon", G4_TYPE_Q8_K, g4_from_float_q8_K, g4_from_float_q8_K_neon},
+};
+#undef NEON_INT_DOTS
+#undef NEON_MULTIS
+#endif
+
+#if defined(G4_HAVE_AVX512_KERNELS)
+/* AVX-512: the real kernels (S empty, run when the CPU has AVX-512 F/BW/VL/VNNI) and the same source
+ * compiled against SIMDe's portable intrinsics (S = _emu, G4_HAVE_SIMDE: run on any x86-64 CPU) */
+#define AVX512_DOTS(isa, S)                                                                        \
+    {isa, G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0, g4_dot_q_q8_0_q8_0_avx512##S, 0},                       \
+    {isa, G4_TYPE_Q4_0, g4_dot_q_q4_0_q8_0, g4_dot_q_q4_0_q8_0_avx512##S, 0},                       \
+    {isa, G4_TYPE_Q4_K, g4_dot_q_q4_K_q8_K, g4_dot_q_q4_K_q8_K_avx512##S, 1},                       \
+    {isa, G4_TYPE_Q6_K, g4_dot_q_q6_K_q8_K, g4_dot_q_q6_K_q8_K_avx512##S, 1},                       \
+    {isa, G4_TYPE_Q5_K, g4_dot_q_q5_K_q8_K, g4_dot_q_q5_K_q8_K_avx512##S, 1},                       \
+    {isa, G4_TYPE_F16, g4_dot_q_f16_f16, g4_dot_q_f16_f16_avx512##S, 0},                            \
+    {isa, G4_TYPE_BF16, g4_dot_q_bf16_bf16, g4_dot_q_bf16_bf16_avx512##S, 0},                       \
+    {isa, G4_TYPE_F32, g4_dot_q_f32_f32, g4_dot_q_f32_f32_avx512##S, 0},
+#define AVX512_BF16_DOTS(isa, S) {isa, G4_TYPE_BF16, g4_dot_q_bf16_bf16, g4_dot_q_bf16_bf16_avx512bf16##S, 0},
+#define AVX512_MULTIS(isa, S)                                                                      \
+    {isa, G4_TYPE_Q8_0, g4_dot_q_q8_0_q8_0_avx512##S, g4_dot_q_multi_q8_0_q8_0_avx512##S},           \
+    {isa, G4_TYPE_Q4_0, g4_dot_q_q4_0_q8_0_avx512##S, g4_dot_q_multi_q4_0_q8_0_avx512##S},           \
+    {isa, G4_TYPE_Q4_K, g4_dot_q_q4_K_q8_K_avx512##S, g4_dot_q_multi_q4_K_q8_K_avx512##S},           \
+    {isa, G4_TYPE_Q6_K, g4_dot_q_q6_K_q8_K_avx512##S, g4_dot_q_multi_q6_K_q8_K_avx512##S},
+#define AVX512_QUANTS(isa, S)                                                                      \
+    {isa, G4_TYPE_Q8_0, g4_from_float_q8_0, g4_from_float_q8_0_avx512##S},                          \
+    {isa, G4_TYPE_Q8_1, g4_from_float_q8_1, g4_from_float_q8_1_avx512##S},                          \
+    {isa, G4_TYPE_Q8_K, g4_from_float_q8_K, g4_from_float_q8_K_avx512##S},
+static const dot_case avx512_dots[] = {AVX512_DOTS("avx512", )};
+static const dot_case avx512_bf16_dots[] = {AVX512_BF16_DOTS("avx512bf16", )};
+static const multi_case avx512_multis[] = {AVX512_MULTIS("avx512", )};
+static const quant_case avx512_quants[] = {AVX512_QUANTS("avx512", )};
+#if defined(G4_HAVE_SIMDE)
+static const dot_case avx512_emu_dots[] = {AVX512_DOTS("avx512-emu", _emu) AVX512_BF16_DOTS("avx512bf16-emu", _emu)};
+static const multi_case avx512_emu_multis[] = {AVX512_MULTIS("avx512-emu", _emu)};
+static const quant_case avx512_emu_quants[] = {AVX512_QUANTS("avx512-emu", _emu)};
+#endif
+#undef AVX512_DOTS
+#undef AVX512_BF16_DOTS
+#undef AVX512_MULTIS
+#undef AVX512_QUANTS
 #endif
 
 /* ---- random inputs ---- */
@@ -458,14 +548,22 @@ int main(int argc, char **argv) {
     g4_types_init();
     const char *isa = g4_types_isa();
     printf("kernel set in use: %s\n", isa);
-    CHECK(!strcmp(isa, "scalar") || !strcmp(isa, "avx2"), "unknown kernel set %s", isa);
+    CHECK(!strcmp(isa, "scalar") || !strcmp(isa, "avx2") || !strcmp(isa, "avx512") || !strcmp(isa, "neon") ||
+              !strcmp(isa, "neon-dotprod"),
+          "unknown kernel set %s", isa);
 #if defined(G4_HAVE_AVX2_KERNELS)
     if (g4_cpu_has_avx2()) {
         const char *want = getenv("G4_ISA");
-        if (!want || !*want || !strcmp(want, "avx2")) {
-            CHECK(!strcmp(isa, "avx2"), "AVX2 CPU but kernel set %s", isa);
-            CHECK(g4_type_traits_get(G4_TYPE_Q4_K)->dot_q == g4_dot_q_q4_K_q8_K_avx2, "Q4_K dot_q not installed");
-            CHECK(g4_type_traits_get(G4_TYPE_Q8_K)->from_float == g4_from_float_q8_K_avx2, "Q8_K from_float not installed");
+        if (!want || !*want || !strcmp(want, "avx2") || !strcmp(want, "avx512")) {
+            /* AVX-512 over AVX2 unless G4_ISA=avx2; types without an AVX-512 kernel keep the AVX2 one */
+            const int a512 = g4_cpu_has_avx512() && !(want && !strcmp(want, "avx2"));
+            CHECK(!strcmp(isa, a512 ? "avx512" : "avx2"), "G4_ISA=%s on an AVX2%s CPU but kernel set %s", want ? want : "",
+                  g4_cpu_has_avx512() ? "+AVX-512" : "", isa);
+            CHECK(g4_type_traits_get(G4_TYPE_Q4_K)->dot_q == (a512 ? g4_dot_q_q4_K_q8_K_avx512 : g4_dot_q_q4_K_q8_K_avx2),
+                  "Q4_K dot_q not installed");
+            CHECK(g4_type_traits_get(G4_TYPE_Q8_K)->from_float == (a512 ? g4_from_float_q8_K_avx512 : g4_from_float_q8_K_avx2),
+                  "Q8_K from_float not installed");
+            CHECK(g4_type_traits_get(G4_TYPE_Q5_0)->dot_q == g4_dot_q_q5_0_q8_0_avx2, "Q5_0 dot_q is not the AVX2 one");
         } else if (!strcmp(want, "scalar")) {
             CHECK(!strcmp(isa, "scalar"), "G4_ISA=scalar but kernel set %s", isa);
             CHECK(g4_type_traits_get(G4_TYPE_Q4_K)->dot_q == g4_dot_q_q4_K_q8_K, "scalar Q4_K dot_q replaced");
@@ -481,6 +579,68 @@ int main(int argc, char **argv) {
         }
     } else {
         printf("CPU without AVX2/FMA/F16C: AVX2 kernels not tested\n");
+    }
+    if (g4_cpu_has_avx512()) {
+        for (size_t i = 0; i < sizeof avx512_quants / sizeof avx512_quants[0]; i++) check_quant(&avx512_quants[i]);
+        for (size_t i = 0; i < sizeof avx512_dots / sizeof avx512_dots[0]; i++) check_dot(&avx512_dots[i]);
+        for (size_t i = 0; i < sizeof avx512_multis / sizeof avx512_multis[0]; i++) check_multi(&avx512_multis[i]);
+        if (g4_cpu_has_avx512bf16())
+            check_dot(&avx512_bf16_dots[0]);
+        else
+            printf("CPU without AVX512_BF16: the vdpbf16ps kernel is not run natively\n");
+        if (do_bench) {
+            bench(avx512_dots, (int)(sizeof avx512_dots / sizeof avx512_dots[0]));
+            if (g4_cpu_has_avx512bf16()) bench(avx512_bf16_dots, 1);
+            bench_multi(avx512_multis, (int)(sizeof avx512_multis / sizeof avx512_multis[0]));
+        }
+    } else {
+        printf("CPU without AVX-512 F/BW/VL/VNNI: the AVX-512 kernels are not run natively\n");
+    }
+#if defined(G4_HAVE_SIMDE)
+    /* the AVX-512 source with SIMDe's portable intrinsics: its logic, on any x86-64 CPU */
+    for (size_t i = 0; i < sizeof avx512_emu_quants / sizeof avx512_emu_quants[0]; i++) check_quant(&avx512_emu_quants[i]);
+    for (size_t i = 0; i < sizeof avx512_emu_dots / sizeof avx512_emu_dots[0]; i++) check_dot(&avx512_emu_dots[i]);
+    for (size_t i = 0; i < sizeof avx512_emu_multis / sizeof avx512_emu_multis[0]; i++) check_multi(&avx512_emu_multis[i]);
+#else
+    printf("SIMDe (libsimde-dev) not installed: the AVX-512 kernels are not tested in emulation\n");
+#endif
+#elif defined(G4_HAVE_NEON_KERNELS)
+    /* NEON is always there; the SDOT build is tested when the CPU has the extension (under qemu:
+     * -cpu max has it, -cpu cortex-a53 lacks it, so tests/neon.sh runs this binary on both) */
+    const int dp = g4_cpu_has_neon_dotprod();
+    printf("CPU %s the dot-product extension (SDOT)\n", dp ? "has" : "lacks");
+    {
+        const char *want = getenv("G4_ISA");
+        if (!want || !*want) want = "auto";
+        const int scalar = !strcmp(want, "scalar"), use_dp = dp && strcmp(want, "neon");
+        CHECK(!strcmp(isa, scalar ? "scalar" : use_dp ? "neon-dotprod" : "neon"), "G4_ISA=%s on a CPU %s SDOT: kernel set %s",
+              want, dp ? "with" : "without", isa);
+        CHECK(g4_type_traits_get(G4_TYPE_Q4_K)->dot_q == (scalar ? g4_dot_q_q4_K_q8_K
+                                                          : use_dp ? g4_dot_q_q4_K_q8_K_neon_dotprod
+                                                                   : g4_dot_q_q4_K_q8_K_neon),
+              "Q4_K dot_q of kernel set %s not installed", isa);
+        CHECK(g4_type_traits_get(G4_TYPE_Q8_K)->from_float == (scalar ? g4_from_float_q8_K : g4_from_float_q8_K_neon),
+              "Q8_K from_float of kernel set %s not installed", isa);
+    }
+    for (size_t i = 0; i < sizeof neon_quants / sizeof neon_quants[0]; i++) check_quant(&neon_quants[i]);
+    for (size_t i = 0; i < sizeof neon_dots / sizeof neon_dots[0]; i++) check_dot(&neon_dots[i]);
+    for (size_t i = 0; i < sizeof neon_multis / sizeof neon_multis[0]; i++) check_multi(&neon_multis[i]);
+    for (size_t i = 0; i < sizeof neon_f32s / sizeof neon_f32s[0]; i++) check_dot_f32(&neon_f32s[i]);
+    check_to_float_f16("neon", g4_to_float_f16_neon);
+    if (dp) {
+        for (size_t i = 0; i < sizeof neon_dp_dots / sizeof neon_dp_dots[0]; i++) check_dot(&neon_dp_dots[i]);
+        for (size_t i = 0; i < sizeof neon_dp_same / sizeof neon_dp_same[0]; i++) check_dot(&neon_dp_same[i]);
+        for (size_t i = 0; i < sizeof neon_dp_multis / sizeof neon_dp_multis[0]; i++) check_multi(&neon_dp_multis[i]);
+    } else {
+        printf("CPU without SDOT: neon-dotprod kernels not tested\n");
+    }
+    if (do_bench) {
+        bench(neon_dots, (int)(sizeof neon_dots / sizeof neon_dots[0]));
+        bench_multi(neon_multis, (int)(sizeof neon_multis / sizeof neon_multis[0]));
+        if (dp) {
+            bench(neon_dp_dots, (int)(sizeof neon_dp_dots / sizeof neon_dp_dots[0]));
+            bench_multi(neon_dp_multis, (int)(sizeof neon_dp_multis / sizeof neon_dp_multis[0]));
+        }
     }
 #else
     printf("no SIMD kernels for this architecture\n");

@@ -32,8 +32,8 @@ void g4_softcap(float *x, size_t n, float cap) {
 }
 
 /* the kernel set of the weight kernels decides (quant/types.c: G4_ISA, CPUID) */
+#if defined(G4_HAVE_AVX2_KERNELS) /* (only there: an unused static function breaks -Werror builds elsewhere) */
 static int use_avx2(void) {
-#if defined(G4_HAVE_AVX2_KERNELS)
     static atomic_int cached = -1;
     int v = atomic_load_explicit(&cached, memory_order_relaxed);
     if (v < 0) {
@@ -41,10 +41,8 @@ static int use_avx2(void) {
         atomic_store_explicit(&cached, v, memory_order_relaxed);
     }
     return v;
-#else
-    return 0;
-#endif
 }
+#endif
 
 void g4_gelu_mul_fast(float *a, const float *b, size_t n) {
 #if defined(G4_HAVE_AVX2_KERNELS)

@@ -251,22 +251,101 @@ static void install_avx2(void) {
 }
 #endif
 
+#if defined(G4_HAVE_AVX512_KERNELS)
+/* AVX-512 F/BW/VL + VNNI (simd_avx512.c), installed over the AVX2 set: what it has no kernel for keeps
+ * the AVX2 one; BF16 uses vdpbf16ps when the CPU has AVX512_BF16. */
+static void install_avx512(void) {
+    traits[G4_TYPE_Q8_0].dot_q = g4_dot_q_q8_0_q8_0_avx512;
+    traits[G4_TYPE_Q4_0].dot_q = g4_dot_q_q4_0_q8_0_avx512;
+    traits[G4_TYPE_Q4_K].dot_q = g4_dot_q_q4_K_q8_K_avx512;
+    traits[G4_TYPE_Q5_K].dot_q = g4_dot_q_q5_K_q8_K_avx512;
+    traits[G4_TYPE_Q6_K].dot_q = g4_dot_q_q6_K_q8_K_avx512;
+    traits[G4_TYPE_F16].dot_q = g4_dot_q_f16_f16_avx512;
+    traits[G4_TYPE_BF16].dot_q = g4_cpu_has_avx512bf16() ? g4_dot_q_bf16_bf16_avx512bf16 : g4_dot_q_bf16_bf16_avx512;
+    traits[G4_TYPE_F32].dot_q = g4_dot_q_f32_f32_avx512;
+    traits[G4_TYPE_Q8_0].dot_q_multi = g4_dot_q_multi_q8_0_q8_0_avx512;
+    traits[G4_TYPE_Q4_0].dot_q_multi = g4_dot_q_multi_q4_0_q8_0_avx512;
+    traits[G4_TYPE_Q4_K].dot_q_multi = g4_dot_q_multi_q4_K_q8_K_avx512;
+    traits[G4_TYPE_Q6_K].dot_q_multi = g4_dot_q_multi_q6_K_q8_K_avx512;
+    traits[G4_TYPE_Q8_0].from_float = g4_from_float_q8_0_avx512;
+    traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx512;
+    traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx512;
+    isa_name = "avx512";
+}
+#endif
+
+#if defined(G4_HAVE_NEON_KERNELS)
+/* arm64: NEON is in every CPU. The integer dots use SDOT when the CPU has the dot-product extension,
+ * unless G4_ISA=neon asks for the ARMv8.0 baseline (both builds give the same results). */
+#define NEON_INT_KERNELS(S)                                                                        \
+    traits[G4_TYPE_Q8_0].dot_q = g4_dot_q_q8_0_q8_0_##S;                                           \
+    traits[G4_TYPE_Q4_0].dot_q = g4_dot_q_q4_0_q8_0_##S;                                           \
+    traits[G4_TYPE_Q5_0].dot_q = g4_dot_q_q5_0_q8_0_##S;                                           \
+    traits[G4_TYPE_Q4_1].dot_q = g4_dot_q_q4_1_q8_1_##S;                                           \
+    traits[G4_TYPE_Q5_1].dot_q = g4_dot_q_q5_1_q8_1_##S;                                           \
+    traits[G4_TYPE_Q4_K].dot_q = g4_dot_q_q4_K_q8_K_##S;                                           \
+    traits[G4_TYPE_Q5_K].dot_q = g4_dot_q_q5_K_q8_K_##S;                                           \
+    traits[G4_TYPE_Q6_K].dot_q = g4_dot_q_q6_K_q8_K_##S;                                           \
+    traits[G4_TYPE_Q8_0].dot_q_multi = g4_dot_q_multi_q8_0_q8_0_##S;                               \
+    traits[G4_TYPE_Q4_0].dot_q_multi = g4_dot_q_multi_q4_0_q8_0_##S;                               \
+    traits[G4_TYPE_Q4_K].dot_q_multi = g4_dot_q_multi_q4_K_q8_K_##S;                               \
+    traits[G4_TYPE_Q6_K].dot_q_multi = g4_dot_q_multi_q6_K_q8_K_##S;
+static void install_neon(const char *want) {
+    const int dp = g4_cpu_has_neon_dotprod();
+    if (want && !strcmp(want, "neon-dotprod") && !dp)
+        fprintf(stderr, "g4: G4_ISA=neon-dotprod but this CPU lacks the dot-product extension; using neon\n");
+    if (dp && !(want && !strcmp(want, "neon"))) {
+        NEON_INT_KERNELS(neon_dotprod)
+        isa_name = "neon-dotprod";
+    } else {
+        NEON_INT_KERNELS(neon)
+        isa_name = "neon";
+    }
+    traits[G4_TYPE_F16].dot_q = g4_dot_q_f16_f16_neon;
+    traits[G4_TYPE_BF16].dot_q = g4_dot_q_bf16_bf16_neon;
+    traits[G4_TYPE_F32].dot_q = g4_dot_q_f32_f32_neon;
+    traits[G4_TYPE_F16].to_float = g4_to_float_f16_neon;
+    traits[G4_TYPE_F32].dot_f32 = g4_dot_f32_f32_neon;
+    traits[G4_TYPE_F16].dot_f32 = g4_dot_f32_f16_neon;
+    traits[G4_TYPE_Q8_0].dot_f32 = g4_dot_f32_q8_0_neon;
+    traits[G4_TYPE_Q4_0].dot_f32 = g4_dot_f32_q4_0_neon;
+    traits[G4_TYPE_Q8_0].from_float = g4_from_float_q8_0_neon;
+    traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_neon;
+    traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_neon;
+}
+#undef NEON_INT_KERNELS
+#endif
+
 static void types_init_once(void) {
-    /* G4_ISA=scalar|avx2 forces a path; one the CPU lacks (or an unknown name) falls back to the best
-     * available, with a note on stderr. */
+    /* G4_ISA=scalar|avx2|avx512|neon|neon-dotprod forces a path; one the CPU lacks (or an unknown name) falls
+     * back to the best available, with a note on stderr. */
     const char *want = getenv("G4_ISA");
     if (want && !*want) want = NULL;
     if (want && !strcmp(want, "scalar")) return;
-    int have_avx2 = 0;
+    int have_avx2 = 0, have_avx512 = 0;
 #if defined(G4_HAVE_AVX2_KERNELS)
     have_avx2 = g4_cpu_has_avx2();
 #endif
-    if (want && strcmp(want, "avx2") && strcmp(want, "auto"))
-        fprintf(stderr, "g4: G4_ISA=%s is not a known kernel set (scalar, avx2); using the best available\n", want);
+#if defined(G4_HAVE_AVX512_KERNELS)
+    have_avx512 = g4_cpu_has_avx512();
+#endif
+    if (want && strcmp(want, "avx2") && strcmp(want, "avx512") && strcmp(want, "auto") && strcmp(want, "neon") && strcmp(want, "neon-dotprod"))
+        fprintf(stderr, "g4: G4_ISA=%s is not a known kernel set (scalar, avx2, avx512, neon, neon-dotprod); using the best available\n", want);
     else if (want && !strcmp(want, "avx2") && !have_avx2)
         fprintf(stderr, "g4: G4_ISA=avx2 but this CPU lacks AVX2/FMA/F16C; using the best available\n");
+    else if (want && !strcmp(want, "avx512") && !have_avx512)
+        fprintf(stderr, "g4: G4_ISA=avx512 but this CPU lacks AVX-512 F/BW/VL/VNNI; using the best available\n");
 #if defined(G4_HAVE_AVX2_KERNELS)
     if (have_avx2) install_avx2();
+#endif
+#if defined(G4_HAVE_AVX512_KERNELS)
+    if (have_avx512 && !(want && !strcmp(want, "avx2"))) install_avx512(); /* G4_ISA=avx2: AVX2 only */
+#endif
+#if defined(G4_HAVE_NEON_KERNELS)
+    install_neon(want);
+#else
+    if (want && !strncmp(want, "neon", 4))
+        fprintf(stderr, "g4: G4_ISA=%s but NEON kernels exist only in arm64 builds; using the best available\n", want);
 #endif
 }
 

@@ -84,10 +84,12 @@ int g4_type_from_name(const char *name);
 void g4_dot_q_multi(const g4_type_traits *tr, const void *w, const void *xq, size_t xs, int nx, float *out, int64_t n);
 
 /* Select the best kernels for this CPU (idempotent, thread-safe): the scalar references, or the SIMD
- * kernels of the best instruction set the CPU supports. The environment variable G4_ISA=scalar|avx2
- * forces a set; one the CPU lacks falls back to the best available (with a note on stderr). */
+ * kernels of the best instruction set the CPU supports. The environment variable
+ * G4_ISA=scalar|avx2|avx512|neon|neon-dotprod forces a set; one the CPU lacks falls back to the best
+ * available (with a note on stderr). On x86-64, avx512 (F/BW/VL/VNNI) replaces some of the avx2
+ * kernels; on arm64, neon is the ARMv8.0 baseline and neon-dotprod adds SDOT (same results). */
 void g4_types_init(void);
-/* The kernel set in use: "scalar" or "avx2" (calls g4_types_init). */
+/* The kernel set in use: "scalar", "avx2", "avx512", "neon" or "neon-dotprod" (calls g4_types_init). */
 const char *g4_types_isa(void);
 
 #endif

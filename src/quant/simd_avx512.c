@@ -1,0 +1,626 @@
+/* AVX-512 kernels (x86-64): AVX512F + BW + VL + VNNI (vpdpbusd / vpdpwssd), plus a BF16 dot with
+ * AVX512_BF16 (vdpbf16ps). Each function carries its own target attribute, so the file builds with the
+ * generic flags; g4_types_init installs them (over the AVX2 ones) only when g4_cpu_has_avx512() says
+ * so. Contracts and the scalar references: see simd.h; blocks.h turns floating-point contraction off
+ * here too, so the scalar float epilogues of the k-quants round exactly like the references.
+ *
+ * Emulation for the tests: compiled with -DG4_SIMDE, the same source includes SIMDe's portable
+ * implementations of the intrinsics (header-only, libsimde-dev) instead of <immintrin.h>, drops the
+ * target attributes and names every function *_emu; the Makefile links that object into tests/test_simd,
+ * which so checks the kernels' logic on any x86-64 CPU. The few intrinsics the SIMDe of Debian 12 lacks
+ * are defined below from their documented per-lane semantics (that build only). Without SIMDe that
+ * build is empty. */
+#include "quant/simd.h"
+
+#if defined(__x86_64__) && (!defined(G4_SIMDE) || defined(G4_HAVE_SIMDE))
+
+#include "quant/blocks.h"
+#include "util/util.h"
+
+#include <string.h>
+
+#if defined(G4_SIMDE)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#define A512
+#define A512BF16
+#define KNAME(f) f##_avx512_emu
+#define KNAME_BF16(f) f##_avx512bf16_emu
+#else
+#include <cpuid.h>
+#include <immintrin.h>
+#define A512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define A512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512bf16,avx2,fma,f16c")))
+#define KNAME(f) f##_avx512
+#define KNAME_BF16(f) f##_avx512bf16
+#endif
+
+/* gcc -O2 does not unroll the short fixed loops over accumulators: force it, so they stay in registers */
+#define UNROLL _Pragma("GCC unroll 8")
+#define XK static inline __attribute__((always_inline))
+
+#if defined(G4_SIMDE)
+/* ---- emulation only: intrinsics missing from SIMDe 0.7, per lane as the Intel documentation says ---- */
+typedef simde__mmask16 __mmask16;
+typedef simde__mmask32 __mmask32;
+typedef simde__mmask64 __mmask64;
+#if !defined(_mm512_cvtepi32_ps)
+static inline __m512 emu_cvtepi32_ps(__m512i a) {
+    int32_t s[16];
+    float r[16];
+    memcpy(s, &a, 64);
+    for (int i = 0; i < 16; i++) r[i] = (float)s[i]; /* round to nearest even, as vcvtdq2ps */
+    __m512 v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_cvtepi32_ps emu_cvtepi32_ps
+#endif
+#if !defined(_mm512_cvttps_epi32)
+static inline __m512i emu_cvttps_epi32(__m512 a) {
+    float s[16];
+    int32_t r[16];
+    memcpy(s, &a, 64);
+    for (int i = 0; i < 16; i++) /* truncation; NaN and out of range give 0x80000000 */
+        r[i] = s[i] > -2147483904.0f && s[i] < 2147483648.0f ? (int32_t)s[i] : INT32_MIN;
+    __m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_cvttps_epi32 emu_cvttps_epi32
+#endif
+#if !defined(_mm512_cvtph_ps)
+static inline __m512 emu_cvtph_ps(__m256i a) {
+    uint16_t s[16];
+    float r[16];
+    memcpy(s, &a, 32);
+    for (int i = 0; i < 16; i++) r[i] = g4_fp16_to_fp32(s[i]);
+    __m512 v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_cvtph_ps emu_cvtph_ps
+#endif
+/* masked loads read only the selected elements (the instruction suppresses faults on the others) */
+#if !defined(_mm512_maskz_loadu_ps)
+static inline __m512 emu_maskz_loadu_ps(__mmask16 k, const void *p) {
+    float r[16];
+    for (int i = 0; i < 16; i++) r[i] = (k >> i) & 1 ? ((const float *)p)[i] : 0.0f;
+    __m512 v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_maskz_loadu_ps emu_maskz_loadu_ps
+#endif
+#if !defined(_mm512_maskz_loadu_epi16)
+static inline __m512i emu_maskz_loadu_epi16(__mmask32 k, const void *p) {
+    uint16_t r[32];
+    for (int i = 0; i < 32; i++) r[i] = (k >> i) & 1 ? ((const uint16_t *)p)[i] : 0;
+    __m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_maskz_loadu_epi16 emu_maskz_loadu_epi16
+#endif
+#if !defined(_mm256_maskz_loadu_epi16)
+static inline __m256i emu_mm256_maskz_loadu_epi16(__mmask16 k, const void *p) {
+    uint16_t r[16];
+    for (int i = 0; i < 16; i++) r[i] = (k >> i) & 1 ? ((const uint16_t *)p)[i] : 0;
+    __m256i v;
+    memcpy(&v, r, 32);
+    return v;
+}
+#define _mm256_maskz_loadu_epi16 emu_mm256_maskz_loadu_epi16
+#endif
+#if !defined(_cvtsh_ss)
+#define _cvtsh_ss(h) g4_fp16_to_fp32(h)
+#endif
+#endif /* G4_SIMDE */
+
+#if !defined(G4_SIMDE)
+/* AVX-512 F/BW/VL + VNNI with the OS saving the opmask and ZMM state, on top of AVX2/FMA/F16C */
+int g4_cpu_has_avx512(void) {
+    if (!g4_cpu_has_avx2()) return 0; /* also checks OSXSAVE and the XMM/YMM state */
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    const unsigned f = 1u << 16, bw = 1u << 30, vl = 1u << 31, vnni = 1u << 11;
+    if ((b & (f | bw | vl)) != (f | bw | vl) || !(c & vnni)) return 0;
+    unsigned xlo, xhi;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(xlo), "=d"(xhi) : "c"(0)); /* xgetbv(0) */
+    (void)xhi;
+    const unsigned state = (1u << 1) | (1u << 2) | (1u << 5) | (1u << 6) | (1u << 7); /* SSE, AVX, opmask, ZMM_Hi256, Hi16_ZMM */
+    return (xlo & state) == state;
+}
+
+int g4_cpu_has_avx512bf16(void) {
+    if (!g4_cpu_has_avx512()) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return 0; /* eax: the highest sub-leaf */
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d)) return 0;
+    return (a >> 5) & 1; /* AVX512_BF16 */
+}
+#endif
+
+/* ---- helpers ---------------------------------------------------------------------------------- */
+
+A512 static inline float hsum512_ps(__m512 v) {
+    const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+A512 static inline int hsum128_i32(__m128i s) {
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+A512 static inline int hsum256_i32(__m256i v) {
+    return hsum128_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+}
+
+A512 static inline int hsum512_i32(__m512i v) {
+    return hsum256_i32(_mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1)));
+}
+
+A512 static inline float hmax512_ps(__m512 v) {
+    const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+A512 static inline float h2f(g4_half h) { return _cvtsh_ss(h); }
+
+A512 static inline __m256i load256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+A512 static inline __m512i load512(const void *p) { return _mm512_loadu_si512(p); }
+
+/* a 256-bit vector in the low half of a zmm, the high half zero */
+A512 static inline __m512i zext256(__m256i v) { return _mm512_inserti64x4(_mm512_setzero_si512(), v, 0); }
+
+/* two 32-value blocks side by side: lo in lanes 0..7 of the int32 / float view, hi in lanes 8..15 */
+A512 static inline __m512i join256(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/* s0 in float lanes 0..7, s1 in lanes 8..15 */
+A512 static inline __m512 scale2(float s0, float s1) { return _mm512_mask_mov_ps(_mm512_set1_ps(s0), 0xFF00, _mm512_set1_ps(s1)); }
+
+/* ---- 32-value blocks against Q8_0 ------------------------------------------------------------------
+ * Two blocks per zmm (the second one zero for an odd last block: zero products change nothing).
+ * vpdpbusd multiplies unsigned by signed bytes, exactly (4 products per int32 lane, no saturation):
+ *   Q8_0: |w| (w = -128 included: 128 as unsigned) times y negated where w < 0 (|y| <= 127);
+ *   Q4_0: the nibble q (0..15) times y, minus 8 * (1 . y): (q - 8) . y exactly.
+ * Each block's int32 lanes are converted and multiplied by d_w * d_x with FMA into two accumulators
+ * (block pairs 0,1 / 2,3 of every 4), as the AVX2 kernels do; the multi-row kernels are the same code,
+ * so they are bit-identical to the single-row ones. */
+
+typedef struct {
+    __m512i u; /* weight bytes made unsigned (|w| for Q8_0, q for Q4_0) */
+    __mmask64 neg; /* Q8_0: the bytes where w < 0 */
+} wpair;
+
+A512 static inline wpair q8_0_pair(const block_q8_0 *a, int two) {
+    const __m512i w = join256(load256(a[0].qs), two ? load256(a[1].qs) : _mm256_setzero_si256());
+    return (wpair){_mm512_abs_epi8(w), _mm512_movepi8_mask(w)};
+}
+
+A512 static inline wpair q4_0_pair(const block_q4_0 *a, int two) {
+    /* 128-bit lanes: qs of block 0 twice, qs of block 1 twice; low nibbles of lanes 0, 2 and high
+     * nibbles of lanes 1, 3 (16-bit shifts by 0 / 4) are elements 0..15 and 16..31 of each block */
+    const __m512i b0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a[0].qs));
+    const __m512i b1 = two ? _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)a[1].qs)) : _mm512_setzero_si512();
+    const long long s4 = 0x0004000400040004LL;
+    const __m512i q = _mm512_srlv_epi16(_mm512_mask_blend_epi64(0xF0, b0, b1), _mm512_setr_epi64(0, 0, s4, s4, 0, 0, s4, s4));
+    return (wpair){_mm512_and_si512(q, _mm512_set1_epi8(0x0F)), 0};
+}
+
+A512 static inline __m512i act_pair(const block_q8_0 *b, int two) {
+    return join256(load256(b[0].qs), two ? load256(b[1].qs) : _mm256_setzero_si256());
+}
+
+A512 static inline __m512i dot_pair_q8_0(wpair w, __m512i y) {
+    const __m512i z = _mm512_setzero_si512();
+    return _mm512_dpbusd_epi32(z, w.u, _mm512_mask_sub_epi8(y, w.neg, z, y));
+}
+
+A512 static inline __m512i dot_pair_q4_0(wpair w, __m512i y) {
+    const __m512i z = _mm512_setzero_si512();
+    return _mm512_sub_epi32(_mm512_dpbusd_epi32(z, w.u, y), _mm512_dpbusd_epi32(z, _mm512_set1_epi8(8), y));
+}
+
+#define LEGACY_XK(fname, block_t, WPAIR, DOT)                                                             \
+    A512 XK void fname(const void *w, const uint8_t *x, size_t xs, const int K, float *out, int64_t n) {   \
+        const block_t *a = w;                                                                             \
+        const int64_t nb = n / QK8_0;                                                                     \
+        __m512 acc0[4], acc1[4];                                                                          \
+        UNROLL for (int t = 0; t < K; t++) acc0[t] = acc1[t] = _mm512_setzero_ps();                      \
+        int64_t i = 0;                                                                                    \
+        for (; i + 4 <= nb; i += 4) {                                                                     \
+            const wpair w0 = WPAIR(a + i, 1), w1 = WPAIR(a + i + 2, 1);                                   \
+            const float d0 = h2f(a[i].d), d1 = h2f(a[i + 1].d), d2 = h2f(a[i + 2].d), d3 = h2f(a[i + 3].d); \
+            UNROLL for (int t = 0; t < K; t++) {                                                          \
+                const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)t * xs);                           \
+                const __m512i p0 = DOT(w0, act_pair(b + i, 1)), p1 = DOT(w1, act_pair(b + i + 2, 1));     \
+                acc0[t] = _mm512_fmadd_ps(scale2(d0 * h2f(b[i].d), d1 * h2f(b[i + 1].d)), _mm512_cvtepi32_ps(p0), acc0[t]); \
+                acc1[t] = _mm512_fmadd_ps(scale2(d2 * h2f(b[i + 2].d), d3 * h2f(b[i + 3].d)), _mm512_cvtepi32_ps(p1), acc1[t]); \
+            }                                                                                             \
+        }                                                                                                 \
+        for (; i < nb; i += 2) { /* 1 to 3 blocks left: a pair, then maybe a single one */                 \
+            const int two = i + 1 < nb;                                                                   \
+            const wpair w0 = WPAIR(a + i, two);                                                           \
+            const float d0 = h2f(a[i].d), d1 = two ? h2f(a[i + 1].d) : 0.0f;                              \
+            UNROLL for (int t = 0; t < K; t++) {                                                          \
+                const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)t * xs);                           \
+                const __m512i p0 = DOT(w0, act_pair(b + i, two));                                         \
+                const float s1 = two ? d1 * h2f(b[i + 1].d) : 0.0f;                                       \
+                acc0[t] = _mm512_fmadd_ps(scale2(d0 * h2f(b[i].d), s1), _mm512_cvtepi32_ps(p0), acc0[t]);  \
+            }                                                                                             \
+        }                                                                                                 \
+        UNROLL for (int t = 0; t < K; t++) out[t] = hsum512_ps(_mm512_add_ps(acc0[t], acc1[t]));          \
+    }
+
+LEGACY_XK(q8_0_xk, block_q8_0, q8_0_pair, dot_pair_q8_0)
+LEGACY_XK(q4_0_xk, block_q4_0, q4_0_pair, dot_pair_q4_0)
+
+/* one weight row against up to 4 activation rows at a time; K is a compile-time constant after inlining */
+#define MULTI_DRIVER(name, kern)                                                                    \
+    A512 void name(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n) {       \
+        const uint8_t *xb = x;                                                                     \
+        int j = 0;                                                                                 \
+        for (; j + 4 <= nx; j += 4) kern(w, xb + (size_t)j * xs, xs, 4, out + j, n);               \
+        switch (nx - j) {                                                                          \
+        case 3: kern(w, xb + (size_t)j * xs, xs, 3, out + j, n); break;                            \
+        case 2: kern(w, xb + (size_t)j * xs, xs, 2, out + j, n); break;                            \
+        case 1: kern(w, xb + (size_t)j * xs, xs, 1, out + j, n); break;                            \
+        default: break;                                                                            \
+        }                                                                                          \
+    }
+
+/* the single-row kernel: the same code with one activation row */
+#define SINGLE(name, kern)                                                                          \
+    A512 float name(const void *w, const void *x, int64_t n) {                                     \
+        float out;                                                                                 \
+        kern(w, (const uint8_t *)x, 0, 1, &out, n);                                                \
+        return out;                                                                                \
+    }
+
+SINGLE(KNAME(g4_dot_q_q8_0_q8_0), q8_0_xk)
+SINGLE(KNAME(g4_dot_q_q4_0_q8_0), q4_0_xk)
+MULTI_DRIVER(KNAME(g4_dot_q_multi_q8_0_q8_0), q8_0_xk)
+MULTI_DRIVER(KNAME(g4_dot_q_multi_q4_0_q8_0), q4_0_xk)
+
+/* ---- k-quants against Q8_K: exact integer sums per super-block, the reference's float epilogue -----
+ * 64 values per zmm: vpmaddubsw (unsigned quant x signed activation, pairs into int16: at most
+ * 2 * 63 * 128, no saturation) then vpdpwssd with the sub-block scales as int16 (pairs into int32). */
+
+/* the 8 six-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K / Q5_K super-block:
+ * g4_scale_min_k4 for j = 0..7, four bytes at a time */
+A512 static inline __m128i scales_mins_k4(const uint8_t *q) {
+    uint32_t u[3], r[4];
+    memcpy(u, q, 12);
+    r[0] = u[0] & 0x3f3f3f3fu;                                       /* scales 0..3 */
+    r[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4; /* scales 4..7 */
+    r[2] = u[1] & 0x3f3f3f3fu;                                       /* mins 0..3 */
+    r[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4; /* mins 4..7 */
+    return _mm_loadu_si128((const __m128i *)r);
+}
+
+/* sum over the 8 sub-blocks of m[s] * (bsums[2s] + bsums[2s+1]), m in bytes 8..15 of sm */
+A512 static inline int mins_dot_bsums(__m128i sm, const int16_t *bsums) {
+    const __m128i pair = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bsums), _mm_loadu_si128((const __m128i *)(bsums + 8)));
+    return hsum128_i32(_mm_madd_epi16(_mm_cvtepu8_epi16(_mm_unpackhi_epi64(sm, sm)), pair)); /* |pair| <= 4096 */
+}
+
+/* int16 index vector: e0 in lanes 0..15, e1 in lanes 16..31 (for vpermw) */
+A512 static inline __m512i idx2(int e0, int e1) {
+    return _mm512_mask_blend_epi16(0xFFFF0000u, _mm512_set1_epi16((short)e0), _mm512_set1_epi16((short)e1));
+}
+
+/* Q4_K: zmm c holds sub-blocks 2c (low nibbles of qs[32c..32c+31]) and 2c+1 (their high nibbles),
+ * activations y[64c .. 64c+63] as they are */
+A512 static inline void q4_K_decode(const block_q4_K *a, __m512i wv[4], __m512i sv[4], __m128i *sm) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    *sm = scales_mins_k4(a->scales);
+    const __m512i sc = zext256(_mm256_cvtepu8_epi16(*sm)); /* scales as int16 in lanes 0..7 */
+    UNROLL for (int k = 0; k < 2; k++) {
+        const __m512i q = load512(a->qs + 64 * k);
+        const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        wv[2 * k] = _mm512_shuffle_i32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));     /* lo[0..31], hi[0..31] */
+        wv[2 * k + 1] = _mm512_shuffle_i32x4(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)); /* lo[32..63], hi[32..63] */
+    }
+    UNROLL for (int c = 0; c < 4; c++) sv[c] = _mm512_permutexvar_epi16(idx2(2 * c, 2 * c + 1), sc);
+}
+
+A512 XK void q4_K_xk(const void *w, const uint8_t *x, size_t xs, const int K, float *out, int64_t n) {
+    const block_q4_K *a = w;
+    float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m512i wv[4], sv[4], acc[4];
+        __m128i sm;
+        q4_K_decode(&a[i], wv, sv, &sm);
+        UNROLL for (int t = 0; t < K; t++) acc[t] = _mm512_setzero_si512();
+        UNROLL for (int c = 0; c < 4; c++)
+            UNROLL for (int t = 0; t < K; t++) {
+                const block_q8_K *b = (const block_q8_K *)(x + (size_t)t * xs);
+                acc[t] = _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(wv[c], load512(b[i].qs + 64 * c)), sv[c]);
+            }
+        const float d = h2f(a[i].d), dmin = h2f(a[i].dmin);
+        UNROLL for (int t = 0; t < K; t++) {
+            const block_q8_K *b = (const block_q8_K *)(x + (size_t)t * xs);
+            const int summ = mins_dot_bsums(sm, b[i].bsums);
+            const int sumi = hsum512_i32(acc[t]);
+            const float dy = b[i].d;
+            sum[t] += dy * d * (float)sumi - dy * dmin * (float)summ;
+        }
+    }
+    UNROLL for (int t = 0; t < K; t++) out[t] = sum[t];
+}
+SINGLE(KNAME(g4_dot_q_q4_K_q8_K), q4_K_xk)
+MULTI_DRIVER(KNAME(g4_dot_q_multi_q4_K_q8_K), q4_K_xk)
+
+/* Q5_K: Q4_K plus the 5th bit: bit 2c of qh[l] for element l of sub-block 2c, bit 2c+1 for 2c+1 */
+A512 static inline __m512i q5_K_sub2(__m512i v, __m512i qh, int c, __m512i sc, const int8_t *y, __m512i acc) {
+    /* +16 where bit 2c (low half) / 2c+1 (high half) of qh is set (shifts of 1 / 2 by at most 6: no carry) */
+    const __m512i bit = _mm512_mask_blend_epi64(0xF0, _mm512_set1_epi8(1), _mm512_set1_epi8(2));
+    const __mmask64 hb = _mm512_test_epi8_mask(qh, _mm512_slli_epi16(bit, (unsigned)(2 * c)));
+    v = _mm512_mask_add_epi8(v, hb, v, _mm512_set1_epi8(16));
+    const __m512i sv = _mm512_permutexvar_epi16(idx2(2 * c, 2 * c + 1), sc);
+    return _mm512_dpwssd_epi32(acc, _mm512_maddubs_epi16(v, load512(y + 64 * c)), sv);
+}
+
+A512 float KNAME(g4_dot_q_q5_K_q8_K)(const void *w, const void *xq, int64_t n) {
+    const block_q5_K *a = w;
+    const block_q8_K *b = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    float sum = 0.0f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const __m128i sm = scales_mins_k4(a[i].scales);
+        const int summ = mins_dot_bsums(sm, b[i].bsums);
+        const __m512i sc = zext256(_mm256_cvtepu8_epi16(sm));
+        const __m512i qh = _mm512_broadcast_i64x4(load256(a[i].qh));
+        __m512i acc = _mm512_setzero_si512();
+        UNROLL for (int k = 0; k < 2; k++) {
+            const __m512i q = load512(a[i].qs + 64 * k);
+            const __m512i lo = _mm512_and_si512(q, m4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            acc = q5_K_sub2(_mm512_shuffle_i32x4(lo, hi, _MM_SHUFFLE(1, 0, 1, 0)), qh, 2 * k, sc, b[i].qs, acc);
+            acc = q5_K_sub2(_mm512_shuffle_i32x4(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)), qh, 2 * k + 1, sc, b[i].qs, acc);
+        }
+        const int sumi = hsum512_i32(acc);
+        const float dy = b[i].d;
+        sum += dy * h2f(a[i].d) * (float)sumi - dy * h2f(a[i].dmin) * (float)summ;
+    }
+    return sum;
+}
+
+/* Q6_K: q - 32 with q in 0..63: sum sc * (q . y) - 32 * sum sc * bsums, both exact in int32.
+ * Half h: ql[64h .. 64h+63] low nibbles are values 0..63 of the half, high nibbles 64..127; the
+ * 2 high bits come from qh[32h + l] >> 0, 2 (values 0..63) and >> 4, 6 (64..127). A zmm then holds 4
+ * consecutive sub-blocks of 16, in order. */
+A512 static inline void q6_K_decode(const block_q6_K *a, __m512i wv[4], __m512i sv[4], __m256i *sc16) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(0x03);
+    const __m512i sh02 = _mm512_setr_epi64(0, 0, 0, 0, 0x0002000200020002LL, 0x0002000200020002LL,
+                                           0x0002000200020002LL, 0x0002000200020002LL);
+    *sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
+    const __m512i sc = zext256(*sc16);
+    UNROLL for (int h = 0; h < 2; h++) {
+        const __m512i ql = load512(a->ql + 64 * h);
+        const __m512i t = _mm512_srlv_epi16(_mm512_broadcast_i64x4(load256(a->qh + 32 * h)), sh02); /* qh | qh >> 2 */
+        const __m512i h01 = _mm512_slli_epi16(_mm512_and_si512(t, m2), 4);
+        const __m512i h23 = _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(t, 4), m2), 4);
+        wv[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), h01);
+        wv[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), h23);
+    }
+    /* int16 lanes 8j .. 8j+7 of zmm z take scale 4z + j */
+    UNROLL for (int z = 0; z < 4; z++) {
+        const __m512i idx = _mm512_add_epi16(_mm512_setr_epi64(0, 0, 0x0001000100010001LL, 0x0001000100010001LL,
+                                                               0x0002000200020002LL, 0x0002000200020002LL,
+                                                               0x0003000300030003LL, 0x0003000300030003LL),
+                                             _mm512_set1_epi16((short)(4 * z)));
+        sv[z] = _mm512_permutexvar_epi16(idx, sc);
+    }
+}
+
+A512 XK void q6_K_xk(const void *w, const uint8_t *x, size_t xs, const int K, float *out, int64_t n) {
+    const block_q6_K *a = w;
+    float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m512i wv[4], sv[4], acc[4];
+        __m256i sc16;
+        q6_K_decode(&a[i], wv, sv, &sc16);
+        UNROLL for (int t = 0; t < K; t++) acc[t] = _mm512_setzero_si512();
+        UNROLL for (int z = 0; z < 4; z++)
+            UNROLL for (int t = 0; t < K; t++) {
+                const block_q8_K *b = (const block_q8_K *)(x + (size_t)t * xs);
+                acc[t] = _mm512_dpwssd_epi32(acc[t], _mm512_maddubs_epi16(wv[z], load512(b[i].qs + 64 * z)), sv[z]);
+            }
+        const float d = h2f(a[i].d);
+        UNROLL for (int t = 0; t < K; t++) {
+            const block_q8_K *b = (const block_q8_K *)(x + (size_t)t * xs);
+            const int bias = hsum256_i32(_mm256_madd_epi16(sc16, load256(b[i].bsums))); /* sum sc[s] * bsums[s] */
+            const int sumi = hsum512_i32(acc[t]) - 32 * bias;
+            sum[t] += b[i].d * d * (float)sumi;
+        }
+    }
+    UNROLL for (int t = 0; t < K; t++) out[t] = sum[t];
+}
+SINGLE(KNAME(g4_dot_q_q6_K_q8_K), q6_K_xk)
+MULTI_DRIVER(KNAME(g4_dot_q_multi_q6_K_q8_K), q6_K_xk)
+
+/* ---- float types: 64 values per step in 4 accumulators of 16 lanes, the rest with masked loads
+ * (zero lanes add exact zeros) ------------------------------------------------------------------ */
+
+A512 static inline float sum4(const __m512 acc[4]) {
+    return hsum512_ps(_mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+}
+
+A512 float KNAME(g4_dot_q_f32_f32)(const void *w_, const void *x_, int64_t n) {
+    const float *w = w_, *x = x_;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        UNROLL for (int k = 0; k < 4; k++)
+            acc[k] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16 * k), _mm512_loadu_ps(x + i + 16 * k), acc[k]);
+    for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(x + i), acc[0]);
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        acc[1] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w + i), _mm512_maskz_loadu_ps(m, x + i), acc[1]);
+    }
+    return sum4(acc);
+}
+
+A512 float KNAME(g4_dot_q_f16_f16)(const void *w_, const void *x_, int64_t n) {
+    const uint16_t *w = w_, *x = x_;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        UNROLL for (int k = 0; k < 4; k++)
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(w + i + 16 * k)), _mm512_cvtph_ps(load256(x + i + 16 * k)), acc[k]);
+    for (; i + 16 <= n; i += 16) acc[0] = _mm512_fmadd_ps(_mm512_cvtph_ps(load256(w + i)), _mm512_cvtph_ps(load256(x + i)), acc[0]);
+    if (i < n) {
+        const __mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+        acc[1] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w + i)),
+                                 _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)), acc[1]);
+    }
+    return sum4(acc);
+}
+
+/* BF16: 32 values per zmm; the even elements are the low halves of the 32-bit lanes (shifted up
+ * they are their float32 values), the odd ones the high halves (masked) */
+A512 static inline __m512 bf16_even(__m512i v) { return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16)); }
+A512 static inline __m512 bf16_odd(__m512i v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int)0xFFFF0000u)));
+}
+
+A512 float KNAME(g4_dot_q_bf16_bf16)(const void *w_, const void *x_, int64_t n) {
+    const uint16_t *w = w_, *x = x_;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        UNROLL for (int k = 0; k < 2; k++) {
+            const __m512i a = load512(w + i + 32 * k), b = load512(x + i + 32 * k);
+            acc[2 * k] = _mm512_fmadd_ps(bf16_even(a), bf16_even(b), acc[2 * k]);
+            acc[2 * k + 1] = _mm512_fmadd_ps(bf16_odd(a), bf16_odd(b), acc[2 * k + 1]);
+        }
+    if (i < n) { /* up to 63 left: one full or masked zmm, then maybe a masked one */
+        for (; i < n; i += 32) {
+            const __mmask32 m = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
+            const __m512i a = _mm512_maskz_loadu_epi16(m, w + i), b = _mm512_maskz_loadu_epi16(m, x + i);
+            acc[0] = _mm512_fmadd_ps(bf16_even(a), bf16_even(b), acc[0]);
+            acc[1] = _mm512_fmadd_ps(bf16_odd(a), bf16_odd(b), acc[1]);
+        }
+    }
+    return sum4(acc);
+}
+
+/* BF16 with vdpbf16ps: two products per lane and instruction. Its products are exact (8-bit by 8-bit
+ * significands), but it treats subnormal bf16 inputs as zero and flushes subnormal results (ggml uses
+ * it the same way): a term below 2^-126 * |other factor| may be dropped. */
+A512BF16 static inline __m512bh as_bh(__m512i v) {
+    __m512bh r;
+    memcpy(&r, &v, sizeof r);
+    return r;
+}
+
+A512BF16 float KNAME_BF16(g4_dot_q_bf16_bf16)(const void *w_, const void *x_, int64_t n) {
+    const uint16_t *w = w_, *x = x_;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    int64_t i = 0;
+    for (; i + 128 <= n; i += 128)
+        UNROLL for (int k = 0; k < 4; k++)
+            acc[k] = _mm512_dpbf16_ps(acc[k], as_bh(load512(w + i + 32 * k)), as_bh(load512(x + i + 32 * k)));
+    for (; i < n; i += 32) {
+        const __mmask32 m = n - i >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << (n - i)) - 1);
+        acc[0] = _mm512_dpbf16_ps(acc[0], as_bh(_mm512_maskz_loadu_epi16(m, w + i)), as_bh(_mm512_maskz_loadu_epi16(m, x + i)));
+    }
+    return sum4(acc);
+}
+
+/* ---- activation quantizers (bit-identical to the scalar ones for finite inputs) ------------------- */
+
+A512 static inline __m512 abs512(__m512 v) {
+    return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7FFFFFFF)));
+}
+
+/* 16 floats -> 16 int32: roundf(v * id) (half away from zero) clamped to [-127, 127], NaN -> 0.
+ * Half away from zero as trunc(v + copysign(0.5 - 2^-25, v)): the sum rounds up to the next integer
+ * exactly when |frac(v)| >= 0.5 (the clamp before the truncation gives the same integers). */
+A512 static inline __m512i q8_16(const float *x, __m512 vid) {
+    const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x), vid);
+    const __m512i sign = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u));
+    const __m512 half = _mm512_castsi512_ps(_mm512_or_si512(sign, _mm512_castps_si512(_mm512_set1_ps(0.49999997f))));
+    __m512 r = _mm512_add_ps(v, half);
+    r = _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-127.0f)), _mm512_set1_ps(127.0f));
+    r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r); /* NaN -> 0 */
+    return _mm512_cvttps_epi32(r);
+}
+
+A512 static inline float absmax32(const float *x) {
+    return hmax512_ps(_mm512_max_ps(abs512(_mm512_loadu_ps(x)), abs512(_mm512_loadu_ps(x + 16))));
+}
+
+A512 void KNAME(g4_from_float_q8_0)(const float *x, void *dst, int64_t n) {
+    block_q8_0 *y = dst;
+    for (int64_t i = 0; i < n / QK8_0; i++, x += QK8_0) {
+        const float d = absmax32(x) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        y[i].d = g4_fp32_to_fp16(d);
+        _mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtsepi32_epi8(q8_16(x, vid)));
+        _mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtsepi32_epi8(q8_16(x + 16, vid)));
+    }
+}
+
+A512 void KNAME(g4_from_float_q8_1)(const float *x, void *dst, int64_t n) {
+    block_q8_1 *y = dst;
+    for (int64_t i = 0; i < n / QK8_1; i++, x += QK8_1) {
+        const float d = absmax32(x) / 127;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __m512 vid = _mm512_set1_ps(id);
+        const __m512i q0 = q8_16(x, vid), q1 = q8_16(x + 16, vid);
+        y[i].d = g4_fp32_to_fp16(d);
+        _mm_storeu_si128((__m128i *)y[i].qs, _mm512_cvtsepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(y[i].qs + 16), _mm512_cvtsepi32_epi8(q1));
+        const int sum = hsum512_i32(_mm512_add_epi32(q0, q1));
+        y[i].s = g4_fp32_to_fp16((float)sum * d);
+    }
+}
+
+/* Q8_K: ggml's scheme. The signed maximum is the first element of largest magnitude; the quants are
+ * round-to-nearest-even of iscale * x (g4_nearest_int), saturated to [-128, 127] by vpmovsdb; each
+ * bsum is the sum of its 16 stored bytes (unsigned sum of the bytes + 128, less 16 * 128). */
+A512 void KNAME(g4_from_float_q8_K)(const float *x, void *dst, int64_t n) {
+    block_q8_K *y = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m512 m = _mm512_setzero_ps();
+        for (int k = 0; k < QK_K; k += 16) m = _mm512_max_ps(m, abs512(_mm512_loadu_ps(x + k)));
+        const float amax = hmax512_ps(m);
+        if (!(amax > 0.0f)) { /* zero block (or NaN): the scalar path decides */
+            g4_from_float_q8_K(x, &y[i], QK_K);
+            continue;
+        }
+        float max = amax;
+        const __m512 va = _mm512_set1_ps(amax);
+        for (int k = 0; k < QK_K; k += 16) {
+            const __mmask16 eq = _mm512_cmp_ps_mask(abs512(_mm512_loadu_ps(x + k)), va, _CMP_EQ_OQ);
+            if (eq) {
+                max = x[k + __builtin_ctz((unsigned)eq)];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        const __m128i bias = _mm_set1_epi8((char)0x80);
+        for (int k = 0; k < QK_K; k += 16) {
+            const __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + k)), _MM_FROUND_TO_NEAREST_INT);
+            const __m128i q = _mm512_cvtsepi32_epi8(_mm512_cvttps_epi32(v));
+            _mm_storeu_si128((__m128i *)(y[i].qs + k), q);
+            const __m128i s = _mm_sad_epu8(_mm_xor_si128(q, bias), _mm_setzero_si128());
+            y[i].bsums[k / 16] = (int16_t)(_mm_cvtsi128_si32(s) + _mm_extract_epi16(s, 4) - 16 * 128);
+        }
+        y[i].d = 1.0f / iscale;
+    }
+}
+
+#endif /* __x86_64__ */
