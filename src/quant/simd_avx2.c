@@ -740,13 +740,15 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_Kx8_k(const uint8_t
         const uint8_t *g = pw + (size_t)i * 1184;
         __m256i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm256_setzero_si256();
-        UNROLL for (int p = 0; p < 4; p++) {
+        _Pragma("GCC unroll 1") for (int p = 0; p < 4; p++) {
             /* the next super-block column, a quarter per pair (see Q6_Kx8) */
             UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 1184 + 320 * p + 64 * k, _MM_HINT_T0);
             __m256i slo[G4_RP_MAXT], shi[G4_RP_MAXT];
             UNROLL for (int t = 0; t < NT; t++) slo[t] = shi[t] = _mm256_setzero_si256();
             const uint8_t *q = g + 160 + 256 * p;
-            UNROLL for (int c = 0; c < 8; c++) {
+            /* not unrolled: unrolled, gcc turns the int16 accumulation chains into trees over all 8
+             * chunks and spills most of the partial products */
+            _Pragma("GCC unroll 1") for (int c = 0; c < 8; c++) {
                 const __m256i v = load256(q + 32 * c);
                 const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
                 UNROLL for (int t = 0; t < NT; t++) {
