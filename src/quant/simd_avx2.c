@@ -675,7 +675,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
-        UNROLL for (int c = 0; c < 4; c++) {
+        _Pragma("GCC unroll 1") for (int c = 0; c < 4; c++) {
             const __m256i v = load256(g + 16 + 32 * c);
             const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
             UNROLL for (int t = 0; t < NT; t++) {
@@ -705,7 +705,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
-        UNROLL for (int c = 0; c < 8; c++) {
+        _Pragma("GCC unroll 1") for (int c = 0; c < 8; c++) {
             const __m256i v = load256(g + 16 + 32 * c);
             const __m256i av = _mm256_sign_epi8(v, v);
             UNROLL for (int t = 0; t < NT; t++) {
