@@ -39,15 +39,15 @@ $(BUILD)/tests/%: tests/%.c $(BUILD)/libg4.a $(wildcard tests/*.h)
 
 # The AVX-512 kernels also under emulation: src/quant/simd_avx512.c compiled a second time with -DG4_SIMDE
 # against SIMDe's portable intrinsics (libsimde-dev; functions renamed *_emu) and linked into test_simd
-# only, which checks them on any x86-64 CPU. Without SIMDe the object is empty and test_simd says so.
+# and test_repack only, which check them on any x86-64 CPU. Without SIMDe the object is empty and they say so.
 # (-O1: the emulation only has to be right, and it halves gcc's compile time of SIMDe's large headers;
 # -Wno-psabi: gcc notes that the emulated 512-bit vectors passed between static helpers would use
 # AVX-512 registers if the target had them, but no ABI boundary is involved.)
-$(BUILD)/emu/simd_avx512_emu.o: src/quant/simd_avx512.c src/quant/simd.h src/quant/blocks.h src/quant/types.h src/util/util.h include/g4.h
+$(BUILD)/emu/simd_avx512_emu.o: src/quant/simd_avx512.c src/quant/simd.h src/quant/blocks.h src/quant/types.h src/quant/repack.h src/util/util.h include/g4.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -O1 -DG4_SIMDE -Wno-psabi -c $< -o $@
 
-$(BUILD)/tests/test_simd: tests/test_simd.c $(BUILD)/emu/simd_avx512_emu.o $(BUILD)/libg4.a $(wildcard tests/*.h)
+$(BUILD)/tests/test_simd $(BUILD)/tests/test_repack: $(BUILD)/tests/%: tests/%.c $(BUILD)/emu/simd_avx512_emu.o $(BUILD)/libg4.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/emu/simd_avx512_emu.o $(BUILD)/libg4.a $(LDLIBS)
 

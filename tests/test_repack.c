@@ -5,6 +5,9 @@
  *     of |w_i * x_i| (as in test_simd);
  *   the kernel set's gemm (AVX2, ...) vs the scalar reference: bit-identical, for 1..4 activation rows,
  *     any activation stride and output stride;
+ *   the same for the AVX-512 kernels, whatever the kernel set: natively on a CPU with AVX-512
+ *     F/BW/VL/VNNI, and everywhere compiled against SIMDe (the *_avx512_emu functions, see the Makefile)
+ *     when libsimde-dev is there; these must also leave every other output element untouched;
  *   a token's result does not depend on how many tokens were multiplied with it (bit-identical).
  * Weights are random bytes with random non-zero fp16 scales over the whole range; activations have
  * per-block magnitudes 2^-20 .. 2^20, never zero.
@@ -14,6 +17,7 @@
  */
 #include "quant/blocks.h"
 #include "quant/repack.h"
+#include "quant/simd.h"
 #include "quant/types.h"
 #include "util/util.h"
 
@@ -28,6 +32,39 @@
 #include <time.h>
 
 static const int types[] = {G4_TYPE_Q4_0, G4_TYPE_Q8_0, G4_TYPE_Q4_K, G4_TYPE_Q6_K, G4_TYPE_F16, G4_TYPE_F32};
+
+/* kernels checked besides the kernel set's: other builds of the same layouts */
+typedef struct {
+    const char *isa;
+    int type;
+    g4_rp_gemm_fn gemm;
+} rp_case;
+#if defined(G4_HAVE_AVX512_KERNELS)
+#define AVX512_RP(isa, S)                                         \
+    {isa, G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx512##S},             \
+    {isa, G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx512##S},             \
+    {isa, G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx512##S},             \
+    {isa, G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx512##S},
+static const rp_case avx512_rps[] = {AVX512_RP("avx512", )};
+#if defined(G4_HAVE_SIMDE)
+static const rp_case avx512_emu_rps[] = {AVX512_RP("avx512-emu", _emu)};
+#endif
+#endif
+
+/* the extra kernels for a type on this machine */
+static int extra_kernels(int type, const rp_case **out) {
+    int k = 0;
+#if defined(G4_HAVE_AVX512_KERNELS)
+    for (size_t i = 0; i < sizeof avx512_rps / sizeof avx512_rps[0]; i++)
+        if (avx512_rps[i].type == type && g4_cpu_has_avx512()) out[k++] = &avx512_rps[i];
+#if defined(G4_HAVE_SIMDE)
+    for (size_t i = 0; i < sizeof avx512_emu_rps / sizeof avx512_emu_rps[0]; i++)
+        if (avx512_emu_rps[i].type == type) out[k++] = &avx512_emu_rps[i];
+#endif
+#endif
+    (void)type, (void)out;
+    return k;
+}
 
 static uint16_t rand_scale(void) {
     for (;;) {
@@ -96,6 +133,9 @@ static void check_type(int type) {
     if (!ref) return;
     static const int64_t blocks[] = {1, 3, 7, 33}, kblocks[] = {1, 2, 3, 6};
     int fails_ref = 0, fails_simd = 0, fails_nt = 0, runs = 0;
+    const rp_case *extra[4];
+    const int ne = extra_kernels(type, extra);
+    int fails_extra[4] = {0, 0, 0, 0};
     double worst = 0;
     for (int k = 0; k < 4; k++)
         for (int groups = 1; groups <= 3; groups++) {
@@ -108,8 +148,8 @@ static void check_type(int type) {
             uint8_t *xa = malloc(as * G4_RP_MAXT), *xq = malloc(g4_type_row_bytes(tr->vec_dot_type, n) * G4_RP_MAXT);
             float *x = malloc((size_t)n * sizeof *x);
             float *yr = malloc(ldy * G4_RP_MAXT * sizeof *yr), *ys = malloc(ldy * G4_RP_MAXT * sizeof *ys);
-            float *y1 = malloc(ldy * sizeof *y1);
-            if (!w || !pw || !xa || !xq || !x || !yr || !ys || !y1) abort();
+            float *y1 = malloc(ldy * sizeof *y1), *ye = malloc(ldy * G4_RP_MAXT * sizeof *ye);
+            if (!w || !pw || !xa || !xq || !x || !yr || !ys || !y1 || !ye) abort();
             rand_rows(type, w, rows, n);
             for (int g = 0; g < groups; g++)
                 ref->pack(w + (size_t)g * G4_RP_ROWS * rb, rb, pw + (size_t)g * gb, n);
@@ -157,6 +197,21 @@ static void check_type(int type) {
                             CHECK(0, "%s %s n=%lld row %lld t=%d nt=%d: %.9g vs reference %.9g", g4_types_isa(),
                                   tr->name, (long long)n, (long long)r, t, nt, ys[(size_t)t * ldy + (size_t)r], got);
                     }
+                /* the other builds: the reference's bits in the nt x rows outputs, nothing written elsewhere */
+                for (int e = 0; e < ne; e++) {
+                    memset(ye, 0xFF, ldy * G4_RP_MAXT * sizeof *ye);
+                    for (int g = 0; g < groups; g++)
+                        extra[e]->gemm(pw + (size_t)g * gb, xa, as, nt, ye + (size_t)g * G4_RP_ROWS, ldy, n);
+                    for (int t = 0; t < G4_RP_MAXT; t++)
+                        for (size_t r = 0; r < ldy; r++) {
+                            const size_t o = (size_t)t * ldy + r;
+                            const uint32_t untouched = 0xFFFFFFFFu;
+                            const int bad = t < nt && r < (size_t)rows ? memcmp(&ye[o], &yr[o], 4) != 0 : memcmp(&ye[o], &untouched, 4) != 0;
+                            if (bad && fails_extra[e]++ < 3)
+                                CHECK(0, "%s %s n=%lld row %zu t=%d nt=%d: %.9g vs reference %.9g", extra[e]->isa, tr->name,
+                                      (long long)n, r, t, nt, ye[o], t < nt && r < (size_t)rows ? yr[o] : 0.0f);
+                        }
+                }
             }
             /* the last token alone gives the same bits as within a batch of 4 */
             for (int g = 0; g < groups; g++) {
@@ -168,14 +223,18 @@ static void check_type(int type) {
                 if (memcmp(&y1[r], &ys[3 * ldy + (size_t)r], 4) && fails_nt++ < 3)
                     CHECK(0, "%s n=%lld row %lld: alone %.9g, in a batch %.9g", tr->name, (long long)n, (long long)r,
                           y1[r], ys[3 * ldy + (size_t)r]);
-            free(w), free(pw), free(xa), free(xq), free(x), free(yr), free(ys), free(y1);
+            free(w), free(pw), free(xa), free(xq), free(x), free(yr), free(ys), free(y1), free(ye);
         }
     CHECK(fails_ref == 0, "%s: %d of %d reference results off the row-by-row dot", tr->name, fails_ref, runs);
     CHECK(fails_simd == 0, "%s: %d of %d %s results differ from the reference", tr->name, fails_simd, runs,
           g4_types_isa());
     CHECK(fails_nt == 0, "%s: batch size changes results", tr->name);
-    printf("ok %s: %d results; reference within tolerance of dot_q (worst err/tol %.3f); %s\n", ref->name, runs, worst,
+    for (int e = 0; e < ne; e++)
+        CHECK(fails_extra[e] == 0, "%s: %d %s results differ from the reference", tr->name, fails_extra[e], extra[e]->isa);
+    printf("ok %s: %d results; reference within tolerance of dot_q (worst err/tol %.3f); %s", ref->name, runs, worst,
            act ? "kernel bit-identical to the reference" : "no SIMD kernel in this set");
+    for (int e = 0; e < ne; e++) printf("; %s %s", extra[e]->isa, fails_extra[e] ? "DIFFERS" : "bit-identical");
+    printf("\n");
 }
 
 /* ---- microbenchmark ---- */
@@ -243,6 +302,19 @@ static void bench(int type) {
 
 int main(int argc, char **argv) {
     printf("kernel set in use: %s\n", g4_types_isa());
+#if defined(G4_HAVE_AVX512_KERNELS)
+    if (!strcmp(g4_types_isa(), "avx512")) { /* installed over the AVX2 kernels, F16x8 / F32x8 stay AVX2 */
+        for (size_t i = 0; i < sizeof avx512_rps / sizeof avx512_rps[0]; i++)
+            CHECK(g4_repack_get(avx512_rps[i].type)->gemm == avx512_rps[i].gemm, "%s: AVX-512 kernel not installed",
+                  g4_repack_ref(avx512_rps[i].type)->name);
+        CHECK(g4_repack_get(G4_TYPE_F16)->gemm == g4_rp_gemm_f16x8_avx2, "F16x8: not the AVX2 kernel");
+        CHECK(g4_repack_get(G4_TYPE_F32)->gemm == g4_rp_gemm_f32x8_avx2, "F32x8: not the AVX2 kernel");
+    }
+    if (!g4_cpu_has_avx512()) printf("CPU without AVX-512 F/BW/VL/VNNI: the AVX-512 kernels are not run natively\n");
+#if !defined(G4_HAVE_SIMDE)
+    printf("SIMDe (libsimde-dev) not installed: the AVX-512 kernels are not tested in emulation\n");
+#endif
+#endif
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_type(types[i]);
     if (argc > 1 && !strcmp(argv[1], "--bench"))
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);

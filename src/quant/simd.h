@@ -90,11 +90,16 @@ int g4_cpu_has_avx512bf16(void);
     void g4_dot_q_multi_q6_K_q8_K_avx512##S(const void *w, const void *x, size_t xs, int nx, float *out, int64_t n); \
     void g4_from_float_q8_0_avx512##S(const float *src, void *dst, int64_t n);                                  \
     void g4_from_float_q8_1_avx512##S(const float *src, void *dst, int64_t n);                                  \
-    void g4_from_float_q8_K_avx512##S(const float *src, void *dst, int64_t n);
+    void g4_from_float_q8_K_avx512##S(const float *src, void *dst, int64_t n);                                  \
+    /* repacked layouts (repack.h): bit-identical to the scalar references g4_rp_gemm_* (F16x8 / F32x8: AVX2) */ \
+    void g4_rp_gemm_q4_0x8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm_q8_0x8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm_q4_Kx8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm_q6_Kx8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 G4_DECL_AVX512()
 
 /* Tests only: the same kernels compiled against SIMDe (header-only portable intrinsics, libsimde-dev)
- * with -DG4_SIMDE, suffix _emu, run on any x86-64 CPU (tests/test_avx512_emu links them). */
+ * with -DG4_SIMDE, suffix _emu, run on any x86-64 CPU (tests/test_simd and tests/test_repack link them). */
 #if defined(__has_include)
 #if __has_include(<simde/x86/avx512.h>)
 #define G4_HAVE_SIMDE 1

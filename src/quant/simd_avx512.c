@@ -6,17 +6,19 @@
  *
  * Emulation for the tests: compiled with -DG4_SIMDE, the same source includes SIMDe's portable
  * implementations of the intrinsics (header-only, libsimde-dev) instead of <immintrin.h>, drops the
- * target attributes and names every function *_emu; the Makefile links that object into tests/test_simd,
- * which so checks the kernels' logic on any x86-64 CPU. The few intrinsics the SIMDe of Debian 12 lacks
- * are defined below from their documented per-lane semantics (that build only). Without SIMDe that
- * build is empty. */
+ * target attributes and names every function *_emu; the Makefile links that object into tests/test_simd
+ * and tests/test_repack, which so check the kernels' logic on any x86-64 CPU. The few intrinsics the
+ * SIMDe of Debian 12 lacks (or emulates with a different rounding: the 256-bit FMAs) are defined below
+ * from their documented per-lane semantics (that build only). Without SIMDe that build is empty. */
 #include "quant/simd.h"
 
 #if defined(__x86_64__) && (!defined(G4_SIMDE) || defined(G4_HAVE_SIMDE))
 
 #include "quant/blocks.h"
+#include "quant/repack.h"
 #include "util/util.h"
 
+#include <math.h>
 #include <string.h>
 
 #if defined(G4_SIMDE)
@@ -115,6 +117,34 @@ static inline __m256i emu_mm256_maskz_loadu_epi16(__mmask16 k, const void *p) {
 #if !defined(_cvtsh_ss)
 #define _cvtsh_ss(h) g4_fp16_to_fp32(h)
 #endif
+#if !defined(_mm256_cvtph_ps) /* F16C is not part of SIMDe's avx512.h */
+static inline __m256 emu_mm256_cvtph_ps(__m128i a) {
+    uint16_t s[8];
+    float r[8];
+    memcpy(s, &a, 16);
+    for (int i = 0; i < 8; i++) r[i] = g4_fp16_to_fp32(s[i]);
+    __m256 v;
+    memcpy(&v, r, 32);
+    return v;
+}
+#define _mm256_cvtph_ps emu_mm256_cvtph_ps
+#endif
+/* SIMDe 0.7 computes vfmadd / vfnmadd without FMA hardware as a product rounded before the sum; the
+ * repacked kernels must round once like the instruction (their results are compared bit for bit) */
+static inline __m256 emu_mm256_fmadd_ps(__m256 a, __m256 b, __m256 c, float sign) {
+    float x[8], y[8], z[8];
+    memcpy(x, &a, 32);
+    memcpy(y, &b, 32);
+    memcpy(z, &c, 32);
+    for (int i = 0; i < 8; i++) z[i] = fmaf(sign * x[i], y[i], z[i]); /* vfnmadd: -(a * b) + c, one rounding */
+    __m256 v;
+    memcpy(&v, z, 32);
+    return v;
+}
+#undef _mm256_fmadd_ps
+#undef _mm256_fnmadd_ps
+#define _mm256_fmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, 1.0f)
+#define _mm256_fnmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, -1.0f)
 #endif /* G4_SIMDE */
 
 #if !defined(G4_SIMDE)
@@ -622,5 +652,210 @@ A512 void KNAME(g4_from_float_q8_K)(const float *x, void *dst, int64_t n) {
         y[i].d = 1.0f / iscale;
     }
 }
+
+/* ---- repacked (8-row interleaved) layouts: see repack.h ------------------------------------------
+ * The AVX2 kernels' scheme (lane r of a 256-bit vector = weight row r, 4 activation bytes broadcast to
+ * all lanes) with two AVX-512 additions, both at 256 bits (AVX512VL):
+ *   vpdpbusd: u8 x s8, the 4 products of an int32 lane summed into it exactly (no int16 stage, no
+ *     saturation), one instruction for AVX2's vpmaddubsw + vpaddw (+ vpmaddwd + vpaddd);
+ *   32 vector registers: 4 activation rows per pass for every type (AVX2: 2 for Q6_K).
+ * 512-bit vectors would need a lane shuffle per activation broadcast (two tokens or two block columns
+ * in one zmm), as many instructions as the second ymm product they save. Every block's integer is the
+ * exact sumi of repack.c and the float steps are the reference's, lane by lane: bit-identical. */
+
+A512 XK __m256i rp_bcast32(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+/* Q4_0x8: (q - 8) . a = q . a - 8 * (sum of a): the int32 lanes start at -8 * s (block_q8p.s), then
+ * 8 vpdpbusd of the unsigned nibbles. AVX2 per block and token: 8 vpmaddubsw + 8 vpaddw + vpmaddwd +
+ * vpsubd; here 8 vpdpbusd (+ a broadcast of -8 s). */
+A512 XK void rp_q4_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK4_0;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 144;
+        _mm_prefetch((const char *)g + 8 * 144, _MM_HINT_T0); /* 8 columns ahead: 2.25 lines each */
+        _mm_prefetch((const char *)g + 8 * 144 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + 8 * 144 + 128, _MM_HINT_T0);
+        __m256i s[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_set1_epi32(-8 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
+        UNROLL for (int c = 0; c < 4; c++) {
+            const __m256i v = load256(g + 16 + 32 * c);
+            const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                s[t] = _mm256_dpbusd_epi32(s[t], lo, rp_bcast32(a->qs + 4 * c));
+                s[t] = _mm256_dpbusd_epi32(s[t], hi, rp_bcast32(a->qs + 16 + 4 * c));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q8_0x8: w + 128 is an unsigned byte, and (w + 128) . a - 128 * (sum of a) = w . a exactly (|lane| <
+ * 2^20): the lanes start at -128 s, one vpxor per chunk makes the weights unsigned, then one vpdpbusd
+ * per chunk and token. AVX2: vpsignb + vpmaddubsw + vpmaddwd + vpaddd per chunk and token. */
+A512 XK void rp_q8_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK8_0;
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 272;
+        UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 4 * 272 + 64 * k, _MM_HINT_T0);
+        __m256i s[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_set1_epi32(-128 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
+        UNROLL for (int c = 0; c < 8; c++) {
+            const __m256i u = _mm256_xor_si256(load256(g + 16 + 32 * c), bias);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                s[t] = _mm256_dpbusd_epi32(s[t], u, rp_bcast32(a->qs + 4 * c));
+            }
+        }
+        const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_set1_ps(a->d)), _mm256_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q4_Kx8: per pair of sub-blocks, 8 vpdpbusd per sub-block and token give its dot in int32 (|dot| <=
+ * 32 * 15 * 128), times the scale with vpmulld (exact: < 2^22). Mins: vpdpwssd of (m_s, m_s) with the
+ * activation sums (bsums[2s], bsums[2s+1]) of lane r. AVX2 per super-block and token: 64 vpmaddubsw +
+ * 64 vpaddw + 12 vpmaddwd + 12 vpaddd (+ scalar bsum pairs); here 64 vpdpbusd + 8 vpmulld + 8 vpaddd +
+ * 8 vpdpwssd (both 4 tokens per pass). */
+A512 XK void rp_q4_Kx8_k(const uint8_t *pw, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 1184;
+        __m256i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm256_setzero_si256();
+        UNROLL for (int p = 0; p < 4; p++) {
+            /* the next super-block column, a quarter per pair */
+            UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 1184 + 320 * p + 64 * k, _MM_HINT_T0);
+            __m256i slo[G4_RP_MAXT], shi[G4_RP_MAXT];
+            UNROLL for (int t = 0; t < NT; t++) slo[t] = shi[t] = _mm256_setzero_si256();
+            const uint8_t *q = g + 160 + 256 * p;
+            UNROLL for (int c = 0; c < 8; c++) {
+                const __m256i v = load256(q + 32 * c);
+                const __m256i lo = _mm256_and_si256(v, m4), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 64 * p + 4 * c;
+                    slo[t] = _mm256_dpbusd_epi32(slo[t], lo, rp_bcast32(a));
+                    shi[t] = _mm256_dpbusd_epi32(shi[t], hi, rp_bcast32(a + 32));
+                }
+            }
+            const __m256i sc0 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 32 + 16 * p)));
+            const __m256i sc1 = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(g + 40 + 16 * p)));
+            UNROLL for (int t = 0; t < NT; t++)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(slo[t], sc0), _mm256_mullo_epi32(shi[t], sc1)));
+        }
+        UNROLL for (int p = 0; p < 4; p++) {
+            const __m256i mp = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(g + 96 + 16 * p))); /* m_2p, m_2p+1 */
+            const __m256i m0 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(mp, 0xA0), 0xA0);    /* m_2p twice */
+            const __m256i m1 = _mm256_shufflehi_epi16(_mm256_shufflelo_epi16(mp, 0xF5), 0xF5);    /* m_2p+1 twice */
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 4 * p;
+                msum[t] = _mm256_dpwssd_epi32(msum[t], m0, rp_bcast32((const int8_t *)bs));
+                msum[t] = _mm256_dpwssd_epi32(msum[t], m1, rp_bcast32((const int8_t *)(bs + 2)));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        const __m256 dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(g + 16)));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, dx), _mm256_cvtepi32_ps(msum[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q6_Kx8: the AVX2 kernel's 6-bit decode; per unit (sub-blocks 2u, 2u+1) 4 vpdpbusd per sub-block and
+ * token give sum q a (<= 16 * 63 * 128), times the int8 scale with vpmulld; the -32 enters as one
+ * vpdpwssd of (-32 sc_2u, -32 sc_2u+1) with (bsums[2u], bsums[2u+1]) per unit (all exact in int32).
+ * AVX2 per unit and token: 8 vpmaddubsw + 4 vpaddw + 5 vpmaddwd + 5 vpaddd (2 tokens per pass); here
+ * 8 vpdpbusd + 2 vpmulld + 2 vpaddd + 1 vpdpwssd (4 tokens per pass). */
+A512 XK void rp_q6_Kx8_k(const uint8_t *pw, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy, int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m30 = _mm256_set1_epi8(0x30);
+    __m256 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g = pw + (size_t)i * 1680;
+        __m256i isum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = _mm256_setzero_si256();
+        for (int u = 0; u < 8; u++) {
+            /* the next super-block column, a quarter of it per unit */
+            const char *pf = (const char *)g + 1680 + 256 * u;
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            __m256i sA[G4_RP_MAXT], sB[G4_RP_MAXT];
+            UNROLL for (int t = 0; t < NT; t++) sA[t] = sB[t] = _mm256_setzero_si256();
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m256i hb = load256(g + 1168 + 64 * u + 32 * h);
+                const __m256i v0 = load256(g + 144 + 128 * u + 64 * h), v1 = load256(g + 144 + 128 * u + 64 * h + 32);
+                const __m256i qa0 = _mm256_or_si256(_mm256_and_si256(v0, m4), _mm256_and_si256(_mm256_slli_epi16(hb, 4), m30));
+                const __m256i qb0 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v0, 4), m4),
+                                                    _mm256_and_si256(_mm256_slli_epi16(hb, 2), m30));
+                const __m256i qa1 = _mm256_or_si256(_mm256_and_si256(v1, m4), _mm256_and_si256(hb, m30));
+                const __m256i qb1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(v1, 4), m4),
+                                                    _mm256_and_si256(_mm256_srli_epi16(hb, 2), m30));
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 32 * u + 8 * h;
+                    sA[t] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(sA[t], qa0, rp_bcast32(a)), qa1, rp_bcast32(a + 4));
+                    sB[t] = _mm256_dpbusd_epi32(_mm256_dpbusd_epi32(sB[t], qb0, rp_bcast32(a + 16)), qb1, rp_bcast32(a + 20));
+                }
+            }
+            const __m256i sp = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(g + 16 + 16 * u))); /* sc_2u, sc_2u+1 */
+            const __m256i scA = _mm256_srai_epi32(_mm256_slli_epi32(sp, 16), 16), scB = _mm256_srai_epi32(sp, 16);
+            const __m256i sp32 = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sp, 5)); /* -32 sc: |.| <= 4096 */
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 2 * u;
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_mullo_epi32(sA[t], scA), _mm256_mullo_epi32(sB[t], scB)));
+                isum[t] = _mm256_dpwssd_epi32(isum[t], sp32, rp_bcast32((const int8_t *)bs));
+            }
+        }
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m256 dx = _mm256_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(d, dx), _mm256_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* y rows are 8 floats apart within a token; ldy between tokens. F16x8 / F32x8 keep the AVX2 kernels. */
+#define RP_DRIVER(fname, kern)                                                                       \
+    A512 void fname(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        switch (nt) {                                                                              \
+        case 4: kern(pw, act, as, 4, y, ldy, n); break;                                            \
+        case 3: kern(pw, act, as, 3, y, ldy, n); break;                                            \
+        case 2: kern(pw, act, as, 2, y, ldy, n); break;                                            \
+        case 1: kern(pw, act, as, 1, y, ldy, n); break;                                            \
+        default: break;                                                                            \
+        }                                                                                          \
+    }
+RP_DRIVER(KNAME(g4_rp_gemm_q4_0x8), rp_q4_0x8_k)
+RP_DRIVER(KNAME(g4_rp_gemm_q8_0x8), rp_q8_0x8_k)
+RP_DRIVER(KNAME(g4_rp_gemm_q4_Kx8), rp_q4_Kx8_k)
+RP_DRIVER(KNAME(g4_rp_gemm_q6_Kx8), rp_q6_Kx8_k)
 
 #endif /* __x86_64__ */

@@ -270,6 +270,11 @@ static void install_avx512(void) {
     traits[G4_TYPE_Q8_0].from_float = g4_from_float_q8_0_avx512;
     traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx512;
     traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx512;
+    /* 8-row interleaved weights (repack.h); F16x8 / F32x8 keep the AVX2 kernels */
+    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx512, NULL);
     isa_name = "avx512";
 }
 #endif
