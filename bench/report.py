@@ -15,6 +15,9 @@ for a in ("threads", "prompt", "gen", "depth-prompt", "depth-gen", "elapsed"):
     ap.add_argument("--" + a, type=int, required=True)
 ap.add_argument("--bw", type=float, required=True)
 ap.add_argument("--bw-measured", type=float, default=0.0)
+ap.add_argument("--kv-types", default="")
+ap.add_argument("--kv-depths", default="")
+ap.add_argument("--kv-fill", default="random")
 a = ap.parse_args()
 
 
@@ -130,8 +133,40 @@ for d in depths:
 L.append("")
 L.append("Plots: `bench/tok_s_by_type.png`, `bench/tok_s_by_depth.png` (gnuplot; skipped when it is not installed).")
 L.append("Raw results: one JSON object per run in `build/bench/results/` (`g4 bench --json`, `bench/llama_bench.mjs --json`).")
+# KV cache types by context (issue #5)
+kv_types, kv_depths = a.kv_types.split(), [int(d) for d in a.kv_depths.split()]
+kv_dat = []
+if kv_types and kv_depths:
+    L.append("")
+    L.append(f"## KV cache types by context ({LABEL.get(a.depth_type, a.depth_type)}, `g4 bench --kv`)\n")
+    L.append(f"Decode tok/s at depth D (a {a.depth_prompt}-token prompt, then {a.depth_gen} decode steps) and the KV "
+             "cache allocated for the context (D + prompt + decode). The compressed types apply to the full-attention "
+             "layers, sliding layers stay f16 (`docs/turboquant.md`). "
+             + ("The cache was filled with random K/V vectors (`--fill random`): decode speed does not depend on the "
+                "values. " if a.kv_fill == "random" else "") +
+             "Plot: `bench/kv_by_context.png`.\n")
+    L.append("| depth | " + " | ".join(f"{t} decode tok/s" for t in kv_types) + " | "
+             + " | ".join(f"{t} / f16" for t in kv_types if t != "f16") + " | "
+             + " | ".join(f"{t} KV" for t in kv_types) + " |")
+    L.append("|---" * (1 + 2 * len(kv_types) + len([t for t in kv_types if t != "f16"])) + "|")
+    for d in kv_depths:
+        rs = {t: load(f"g4-kv-{t}-{d}") for t in kv_types}
+        f16 = get(rs.get("f16"), "tg_tok_s")
+        L.append(f"| {d} | " + " | ".join(f(get(rs[t], "tg_tok_s")) for t in kv_types) + " | "
+                 + " | ".join(ratio(get(rs[t], "tg_tok_s"), f16) for t in kv_types if t != "f16") + " | "
+                 + " | ".join(mib(get(rs[t], "kv_bytes")) for t in kv_types) + " |")
+        kv_dat.append(f"{d + a.depth_prompt + a.depth_gen} " + " ".join(
+            f"{get(rs[t], 'tg_tok_s') or 0} {(get(rs[t], 'kv_bytes') or 0) / 2**20:.3f}" for t in kv_types))
+    per = {t: get(load(f"g4-kv-{t}-{kv_depths[-1]}"), "kv_bytes_per_token") for t in kv_types}
+    if per.get("f16"):
+        L.append("")
+        L.append("KV bytes per token of context: " + ", ".join(
+            f"{t} {per[t]} B ({per[t] / per['f16']:.3f}× f16)" for t in kv_types if per.get(t)) + ".")
 with open(a.out, "w") as out:
     out.write("\n".join(L) + "\n")
+if kv_dat:
+    with open(os.path.join(a.results, "kv.dat"), "w") as out:
+        out.write("# context " + " ".join(f"{t}_tg {t}_kv_mib" for t in kv_types) + "\n" + "\n".join(kv_dat) + "\n")
 with open(os.path.join(a.results, "type.dat"), "w") as out:
     out.write("# type g4_pp llama_pp g4_tg llama_tg bound\n" + "\n".join(type_dat) + "\n")
 with open(os.path.join(a.results, "depth.dat"), "w") as out:

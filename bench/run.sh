@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: g4 against llama.cpp on full-size E2B-shaped Gemma 4 files (random weights from `g4 synth --scale
 # full`, cached in build/bench), same file, same threads, back to back. Writes bench/results.md and the plots
-# bench/tok_s_by_type.png and bench/tok_s_by_depth.png. docs/performance.md explains the method.
+# bench/tok_s_by_type.png, bench/tok_s_by_depth.png and bench/kv_by_context.png (g4's KV cache types: decode tok/s
+# and KV memory against context length). docs/performance.md and docs/turboquant.md explain the method.
 #
 # Needs: python3 (tables), node + node-llama-cpp (the llama.cpp side; without it those columns say n/a),
 # gnuplot (apt-get install gnuplot-nox; without it the plots are skipped). It installs nothing itself.
@@ -16,6 +17,11 @@
 #   BENCH_LLAMA_REF    1: also run llama.cpp at 512 / 128 when PROMPT/GEN differ (default 0)
 #   BENCH_DEPTHS       context depths of the decode-vs-depth series on BENCH_DEPTH_TYPE (default "0 512 2048", q4_0)
 #   BENCH_DEPTH_PROMPT/GEN  prompt and decode tokens at each depth (default 16 / 16)
+#   BENCH_KV_TYPES     KV cache types of the decode-by-context series on BENCH_DEPTH_TYPE (default "f16 q8 tq4 tq3";
+#                      the compressed types on the full-attention layers, `g4 bench --kv`; "" skips the series)
+#   BENCH_KV_DEPTHS    its depths (default "0 4096 16384"; docs/turboquant.md adds 32768); the cache is filled with
+#                      random K/V (`g4 bench --fill random`: decode speed does not depend on the values, and the
+#                      fill takes seconds instead of hours); BENCH_KV_FILL=eval evaluates the tokens instead
 #   BENCH_SCALE        full (default) or tiny (a smoke test of this script in seconds)
 #   BENCH_BW_GBS       memory read bandwidth for the decode bound, GB/s (default 29.8, measured on this machine kind)
 set -eu
@@ -34,6 +40,9 @@ DEPTH_PROMPT=${BENCH_DEPTH_PROMPT:-16}
 DEPTH_GEN=${BENCH_DEPTH_GEN:-16}
 BW=${BENCH_BW_GBS:-29.8}
 SCALE=${BENCH_SCALE:-full}
+KV_TYPES=${BENCH_KV_TYPES-"f16 q8 tq4 tq3"}
+KV_DEPTHS=${BENCH_KV_DEPTHS:-"0 4096 16384"}
+KV_FILL=${BENCH_KV_FILL:-random}
 RES="$CACHE/results"
 
 [ -x "$G4" ] || { echo "bench: $G4 not found (run make first)" >&2; exit 1; }
@@ -101,6 +110,13 @@ for d in $DEPTHS; do
             --prompt "$DEPTH_PROMPT" --gen "$DEPTH_GEN" --depth "$d" --kv f16 --json
     fi
 done
+# g4's KV cache types by context length (issue #5): decode tok/s and KV bytes
+for d in $KV_DEPTHS; do
+    for kv in $KV_TYPES; do
+        run "g4-kv-$kv-$d" "$G4" bench "$m" --threads "$THREADS" --prompt "$DEPTH_PROMPT" --gen "$DEPTH_GEN" --depth "$d" \
+            --fill "$KV_FILL" --kv "$kv" --json
+    done
+done
 elapsed=$(($(date +%s) - start))
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
@@ -115,10 +131,13 @@ python3 bench/report.py --bw-measured "$MEASURED_BW" --results "$RES" --out benc
     --depth-type "$DEPTH_TYPE" --bw "$BW" --threads "$THREADS" --prompt "$PROMPT" --gen "$GEN" \
     --depth-prompt "$DEPTH_PROMPT" --depth-gen "$DEPTH_GEN" --cpu "$cpu" --elapsed "$elapsed" \
     --date "$(date -u '+%Y-%m-%d %H:%M UTC')" --g4-version "$("$G4" --version | cut -d' ' -f2)" \
-    --load "$load0 at the start, $load1 at the end"
+    --load "$load0 at the start, $load1 at the end" --kv-types "$KV_TYPES" --kv-depths "$KV_DEPTHS" --kv-fill "$KV_FILL"
 
 if command -v gnuplot >/dev/null; then
     gnuplot -e "dir='$RES'" bench/plots.gp && echo "wrote bench/tok_s_by_type.png bench/tok_s_by_depth.png"
+    if [ -n "$KV_TYPES" ]; then
+        gnuplot -e "dir='$RES'; types='$KV_TYPES'" bench/plots_kv.gp && echo "wrote bench/kv_by_context.png"
+    fi
 else
     echo "bench: gnuplot not found (apt-get install gnuplot-nox): plots skipped" >&2
 fi

@@ -23,25 +23,30 @@
 extern const char *g4_types_isa(void) __attribute__((weak));
 
 static const char *usage =
-    "usage: g4 bench MODEL [--threads N] [--prompt N] [--gen N] [--depth N] [--kv f16|f32]\n"
-    "                [--reps R] [--seed S] [--json]\n"
+    "usage: g4 bench MODEL [--threads N] [--prompt N] [--gen N] [--depth N] [--kv SPEC]\n"
+    "                [--fill eval|random] [--ctx N] [--reps R] [--seed S] [--json]\n"
     "\n"
     "Measures prompt processing (one g4_eval of N pseudo-random token ids), decode (G single-token\n"
     "evaluations, each fed the most likely token of the previous one), the time to first token\n"
-    "(prompt evaluation + first logits), peak and current RSS, and the KV cache size.\n"
+    "(prompt evaluation + first logits), peak and current RSS, and the KV cache size (in total and\n"
+    "per token of context).\n"
     "\n"
     "  --threads N   worker threads (default: one per CPU)\n"
     "  --prompt N    prompt tokens (default 512)\n"
     "  --gen N       decoded tokens (default 128)\n"
     "  --depth D     first fill the cache with D tokens (not timed): prompt and decode are measured\n"
     "                at that depth (default 0)\n"
-    "  --kv TYPE     KV cache type, f16 (default) or f32\n"
+    "  --fill HOW    how the depth is filled: eval (default) evaluates D pseudo-random tokens;\n"
+    "                random writes pseudo-random K and V vectors straight into the cache (seconds\n"
+    "                instead of hours at D = 32768; decode speed does not depend on the values)\n"
+    "  --ctx N       context length (default: depth + prompt + gen)\n"
+    CLI_KV_HELP
     "  --reps R      repetitions; the median of each measure is reported (default 1)\n"
     "  --seed S      seed of the pseudo-random token ids (default 1)\n"
     "  --json        after the table, one JSON object on the last line of stdout\n"
     "\n"
     "The weight matrices are repacked into 8-row interleaved copies when the context is created (the load\n"
-    "time includes it); G4_REPACK=0 in the environment keeps the file's row layout, G4_ISA=scalar|avx2\n"
+    "time includes it); G4_REPACK=0 in the environment keeps the file's row layout, G4_ISA=scalar|avx2|avx512\n"
     "forces a kernel set.\n";
 
 static volatile sig_atomic_t interrupted;
@@ -169,9 +174,9 @@ static void cpu_name(char *buf, size_t n) {
 
 int g4_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL;
-    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1;
-    int json = 0;
-    g4_kv_type kv = G4_KV_F16;
+    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1, ctx = 0;
+    int json = 0, fill_random = 0;
+    g4_ctx_params p = g4_ctx_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -179,13 +184,18 @@ int g4_cmd_bench(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--threads") || !strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--depth") ||
-                 !strcmp(a, "--reps") || !strcmp(a, "--seed") || !strcmp(a, "--kv")) {
+                 !strcmp(a, "--reps") || !strcmp(a, "--seed") || !strcmp(a, "--kv") || !strcmp(a, "--ctx") ||
+                 !strcmp(a, "--fill")) {
             if (i + 1 >= argc) cli_die_usage(usage, "bench: option %s needs a value", a);
             const char *v = argv[++i];
-            if (!strcmp(a, "--kv")) {
-                if (!strcmp(v, "f16")) kv = G4_KV_F16;
-                else if (!strcmp(v, "f32")) kv = G4_KV_F32;
-                else cli_die_usage(usage, "bench: unknown KV type '%s' (f16 or f32)", v);
+            if (!strcmp(a, "--kv")) cli_kv_option(usage, v, &p);
+            else if (!strcmp(a, "--fill")) {
+                if (!strcmp(v, "eval")) fill_random = 0;
+                else if (!strcmp(v, "random")) fill_random = 1;
+                else cli_die_usage(usage, "bench: --fill takes eval or random, not '%s'", v);
+            }
+            else if (!strcmp(a, "--ctx")) {
+                if (!cli_parse_int(v, 1, 1 << 22, &ctx)) cli_die_usage(usage, "bench: bad --ctx '%s' (1..4194304)", v);
             } else if (!strcmp(a, "--threads")) {
                 if (!cli_parse_int(v, 1, 256, &threads)) cli_die_usage(usage, "bench: bad --threads '%s' (1..256)", v);
             } else if (!strcmp(a, "--prompt")) {
@@ -230,9 +240,13 @@ int g4_cmd_bench(int argc, char **argv) {
         g4_model_free(m);
         return 2;
     }
-    g4_ctx_params p = g4_ctx_default_params();
+    if (ctx && ctx < n_ctx) {
+        fprintf(stderr, "g4: bench: --ctx %ld is less than depth + prompt + gen = %ld\n", ctx, n_ctx);
+        g4_model_free(m);
+        return 2;
+    }
+    if (ctx) n_ctx = ctx;
     p.n_ctx = (int)n_ctx;
-    p.kv_type = kv;
     p.n_threads = (int)threads;
     g4_ctx *c = NULL;
     if (g4_ctx_new(&c, m, &p, &err)) {
@@ -264,7 +278,9 @@ int g4_cmd_bench(int argc, char **argv) {
         if (depth > 0) {
             random_tokens(ids, (int)depth, (int)V, &rng);
             double t0 = now_s();
-            if (g4_eval(c, ids, (int)depth, NULL, 0, &err)) goto eval_failed;
+            if (fill_random ? g4_ctx_fill_random(c, (int)depth, (uint64_t)seed + (uint64_t)r, &err)
+                            : g4_eval(c, ids, (int)depth, NULL, 0, &err))
+                goto eval_failed;
             fill[r] = now_s() - t0;
         }
         random_tokens(ids, (int)n_prompt, (int)V, &rng);
@@ -291,7 +307,10 @@ int g4_cmd_bench(int argc, char **argv) {
         uint64_t peak = peak_rss_bytes(), cur = current_rss_bytes(), kvb = g4_ctx_kv_bytes(c);
         if (cur > peak) peak = cur; /* ru_maxrss lags the last page faults */
         int big = 1 << 20;
-        uint64_t kv_tok = g4_model_kv_bytes(m, big + 1, kv) - g4_model_kv_bytes(m, big, kv);
+        uint64_t kv_tok = g4_model_kv_bytes_params(m, big + 1, &p) - g4_model_kv_bytes_params(m, big, &p);
+        char kvs[256], kvsum[512];
+        g4_kv_spec_string(&p, kvs, sizeof kvs);
+        cli_kv_summary(m, &p, kvsum, sizeof kvsum);
         const char *isa = g4_types_isa ? g4_types_isa() : "scalar";
         const char *type = wf.main_type >= 0 ? g4_type_name(wf.main_type) : "?";
         char cpu[256], b1[32], b2[32], b3[32], b4[32], b5[32];
@@ -308,15 +327,16 @@ int g4_cmd_bench(int argc, char **argv) {
             printf("repacked     %d matrices into 8-row interleaved copies, %s (their file pages released)\n",
                    after.n_repacked, cli_human_bytes((double)after.repacked_bytes, b1, sizeof b1));
         printf("machine      %s, %d threads, kernels %s\n", cpu, n_threads, isa);
-        printf("run          prompt %ld, decode %ld, depth %ld, KV %s, median of %ld\n", n_prompt, n_gen, depth,
-               kv == G4_KV_F16 ? "f16" : "f32", reps);
+        printf("run          prompt %ld, decode %ld, depth %ld%s, context %ld, median of %ld\n", n_prompt, n_gen, depth,
+               depth && fill_random ? " (random K/V)" : "", n_ctx, reps);
+        printf("KV cache     %s: %s\n", kvs, kvsum);
         printf("\n");
         printf("  %-28s %12s\n", "measure", "value");
         printf("  %-28s %12.2f\n", "prompt tok/s", pp_m);
         printf("  %-28s %12.2f\n", "decode tok/s", tg_m);
         printf("  %-28s %12.3f\n", "time to first token (s)", ttft_m);
         printf("  %-28s %12.3f\n", "load (s)", load_s);
-        if (depth) printf("  %-28s %12.2f\n", "depth fill tok/s", (double)depth / (fill_m > 0 ? fill_m : 1e-9));
+        if (depth && !fill_random) printf("  %-28s %12.2f\n", "depth fill tok/s", (double)depth / (fill_m > 0 ? fill_m : 1e-9));
         printf("  %-28s %12s\n", "peak RSS", cli_human_bytes((double)peak, b2, sizeof b2));
         printf("  %-28s %12s\n", "current RSS", cli_human_bytes((double)cur, b3, sizeof b3));
         printf("  %-28s %12s\n", "KV cache", cli_human_bytes((double)kvb, b4, sizeof b4));
@@ -339,8 +359,12 @@ int g4_cmd_bench(int argc, char **argv) {
             json_str(isa);
             printf(",\"cpu\":");
             json_str(cpu);
-            printf(",\"kv_type\":\"%s\",\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld", kv == G4_KV_F16 ? "f16" : "f32",
-                   n_prompt, n_gen, depth, reps);
+            printf(",\"kv_type\":");
+            json_str(kvs);
+            printf(",\"kv_layers\":");
+            json_str(kvsum);
+            printf(",\"fill\":\"%s\",\"n_ctx\":%ld,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld", fill_random ? "random" : "eval", n_ctx, n_prompt,
+                   n_gen, depth, reps);
             printf(",\"pp_tok_s\":%.4f,\"tg_tok_s\":%.4f,\"ttft_s\":%.6f,\"load_s\":%.6f", pp_m, tg_m, ttft_m, load_s);
             printf(",\"peak_rss_bytes\":%llu,\"rss_bytes\":%llu,\"kv_bytes\":%llu,\"kv_bytes_per_token\":%llu",
                    (unsigned long long)peak, (unsigned long long)cur, (unsigned long long)kvb, (unsigned long long)kv_tok);

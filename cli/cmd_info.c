@@ -10,11 +10,12 @@
 #include <string.h>
 
 static const char *usage =
-    "usage: g4 info MODEL [--ctx N] [--kv f32|f16] [--no-tensors] [--no-metadata]\n"
+    "usage: g4 info MODEL [--ctx N] [--kv SPEC] [--no-tensors] [--no-metadata]\n"
     "\n"
     "Prints the architecture, every hyper-parameter, the per-layer structure, the metadata, the\n"
     "tensor table (type, shape, bytes) and the memory needed: weights, and KV cache for N tokens\n"
-    "of context (default: 4096 and the model's training context).\n";
+    "of context (default: 4096 and the model's training context) with the KV cache types of --kv\n"
+    "(default f16; see g4 bench --help for SPEC).\n";
 
 static void print_str(const char *s, uint64_t len, uint64_t max) {
     putchar('"');
@@ -112,7 +113,7 @@ static void print_layout(const gguf_file *f) {
            f->header_bytes + pad_header + pad_data + f->data_bytes == f->size ? ", all accounted for" : ", MISMATCH");
 }
 
-static void print_model(const g4_model *m, long n_ctx, g4_kv_type kv) {
+static void print_model(const g4_model *m, long n_ctx, const g4_ctx_params *kv) {
     g4_model_info in;
     char b1[32], b2[32];
     g4_model_get_info(m, &in);
@@ -144,16 +145,23 @@ static void print_model(const g4_model *m, long n_ctx, g4_kv_type kv) {
     long ctxs[2] = {n_ctx, in.n_ctx_train};
     for (int i = 0; i < 2; i++) {
         if (i && ctxs[1] == ctxs[0]) break;
-        uint64_t kvb = g4_model_kv_bytes(m, (int)ctxs[i], kv);
-        printf("  KV cache %s, %7ld tok %s\n", kv == G4_KV_F16 ? "f16" : "f32", ctxs[i], cli_human_bytes((double)kvb, b2, sizeof b2));
+        uint64_t kvb = g4_model_kv_bytes_params(m, (int)ctxs[i], kv);
+        char spec[256];
+        g4_kv_spec_string(kv, spec, sizeof spec);
+        printf("  KV cache %s, %7ld tok %s\n", spec, ctxs[i], cli_human_bytes((double)kvb, b2, sizeof b2));
     }
+    char sum[512];
+    g4_error err = {0};
+    g4_kv_type tk, tv;
+    if (g4_kv_layer_types(m, kv, 0, &tk, &tv, &err)) printf("  KV cache settings: %s\n", err.msg);
+    else printf("  KV cache types           %s\n", cli_kv_summary(m, kv, sum, sizeof sum));
 }
 
 int g4_cmd_info(int argc, char **argv) {
     const char *path = NULL;
     long n_ctx = 4096;
     int show_tensors = 1, show_meta = 1;
-    g4_kv_type kv = G4_KV_F16;
+    g4_ctx_params kv = g4_ctx_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -161,12 +169,8 @@ int g4_cmd_info(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 1 << 24, &n_ctx)) cli_die_usage(usage, "bad --ctx '%s'", argv[i]);
-        } else if (!strcmp(a, "--kv") && i + 1 < argc) {
-            const char *t = argv[++i];
-            if (!strcmp(t, "f32")) kv = G4_KV_F32;
-            else if (!strcmp(t, "f16")) kv = G4_KV_F16;
-            else cli_die_usage(usage, "unknown KV type '%s'", t);
-        } else if (!strcmp(a, "--no-tensors")) show_tensors = 0;
+        } else if (!strcmp(a, "--kv") && i + 1 < argc) cli_kv_option(usage, argv[++i], &kv);
+        else if (!strcmp(a, "--no-tensors")) show_tensors = 0;
         else if (!strcmp(a, "--no-metadata")) show_meta = 0;
         else if (a[0] == '-') cli_die_usage(usage, "unknown or incomplete option '%s'", a);
         else if (!path) path = a;
@@ -190,7 +194,7 @@ int g4_cmd_info(int argc, char **argv) {
         printf("\nnot a runnable Gemma 4 model: %s\n", err.msg);
         return 1;
     }
-    print_model(m, n_ctx, kv);
+    print_model(m, n_ctx, &kv);
     g4_model_free(m);
     return 0;
 }

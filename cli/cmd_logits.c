@@ -11,7 +11,7 @@
 
 static const char *usage =
     "usage: g4 logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--exact] [--incremental]\n"
-    "                 [--kv f32|f16] [--ctx N]\n"
+    "                 [--kv SPEC] [--ctx N]\n"
     "\n"
     "  --tokens IDS     token ids, comma-separated (fed as given: no BOS is added)\n"
     "  --all            logits of every position (default: the last one)\n"
@@ -20,7 +20,9 @@ static const char *usage =
     "  --exact          float32 activations everywhere (weights dequantized, no activation\n"
     "                   quantization): the reference mode\n"
     "  --incremental    feed the tokens one decode step at a time instead of as one prompt\n"
-    "  --kv TYPE        KV cache type (default f32)\n"
+    "  --kv SPEC        KV cache types (default f32 on every layer; f16, or a compressed\n"
+    "                   type for the full-attention layers: q8, tq4, tq3, tq2; k=TYPE,v=TYPE;\n"
+    "                   layers=all, donors=TYPE, N=TYPE; see g4 bench --help)\n"
     "  --ctx N          context length (default: the number of tokens)\n"
     "  --threads N      worker threads (default: one per CPU)\n"
     "  --top K          instead of every logit, print the K most likely next tokens of each\n"
@@ -112,7 +114,8 @@ int g4_cmd_logits(int argc, char **argv) {
     int all = 0, exact = 0, incremental = 0;
     long top = 0, threads = 0;
     long n_ctx = 0;
-    g4_kv_type kv = G4_KV_F32;
+    g4_ctx_params p = g4_ctx_default_params();
+    p.kv_type = G4_KV_F32;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -123,12 +126,8 @@ int g4_cmd_logits(int argc, char **argv) {
         else if (!strcmp(a, "--all")) all = 1;
         else if (!strcmp(a, "--exact")) exact = 1;
         else if (!strcmp(a, "--incremental")) incremental = 1;
-        else if (!strcmp(a, "--kv") && i + 1 < argc) {
-            const char *t = argv[++i];
-            if (!strcmp(t, "f32")) kv = G4_KV_F32;
-            else if (!strcmp(t, "f16")) kv = G4_KV_F16;
-            else cli_die_usage(usage, "unknown KV type '%s' (f32 or f16)", t);
-        } else if (!strcmp(a, "--ctx") && i + 1 < argc) {
+        else if (!strcmp(a, "--kv") && i + 1 < argc) cli_kv_option(usage, argv[++i], &p);
+        else if (!strcmp(a, "--ctx") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 1 << 24, &n_ctx)) cli_die_usage(usage, "bad --ctx '%s'", argv[i]);
         } else if (!strcmp(a, "--threads") && i + 1 < argc) {
             if (!cli_parse_int(argv[++i], 1, 256, &threads)) cli_die_usage(usage, "bad --threads '%s'", argv[i]);
@@ -159,9 +158,7 @@ int g4_cmd_logits(int argc, char **argv) {
     }
     g4_model_info info;
     g4_model_get_info(m, &info);
-    g4_ctx_params p = g4_ctx_default_params();
     p.n_ctx = n_ctx ? (int)n_ctx : n;
-    p.kv_type = kv;
     p.exact = exact;
     p.n_threads = (int)threads;
     g4_ctx *c;

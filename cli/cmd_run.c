@@ -33,7 +33,8 @@ static const char *usage_run =
     "  --seed N              random seed (default: from the clock; set it to reproduce an answer)\n"
     "  --stop TEXT           stop when TEXT appears (repeatable)\n"
     "  --ctx N               context length in tokens (default 4096)\n"
-    "  --kv f16|f32          KV cache type (default f16)\n"
+    "  --kv SPEC             KV cache types: f16 (default), f32, or q8 / tq4 / tq3 / tq2 on the\n"
+    "                        full-attention layers (k=TYPE,v=TYPE; layers=all; see g4 bench --help)\n"
     "  --threads N           worker threads (default: one per CPU)\n"
     "  --overflow ask|truncate|stop\n"
     "                        when the conversation outgrows the context: ask (default on a terminal),\n"
@@ -647,7 +648,7 @@ static int run_main(int argc, char **argv, int is_chat) {
     const char *prompt = NULL, *flavour = NULL;
     long n_ctx = 4096, threads = 0, seed = -1, tmp;
     int seed_set = 0, think_set = 0;
-    g4_kv_type kv = G4_KV_F16;
+    g4_ctx_params cp = g4_ctx_default_params();
     const char *stops[64];
     g4_sampler_params over;
     int over_set[9] = {0};
@@ -703,12 +704,8 @@ static int run_main(int argc, char **argv, int is_chat) {
             if (!cli_parse_int(argv[++i], 16, 1 << 24, &n_ctx)) cli_die_usage(usage_run, "bad --ctx '%s'", argv[i]);
         } else if (!strcmp(a, "--threads") && more) {
             if (!cli_parse_int(argv[++i], 1, 256, &threads)) cli_die_usage(usage_run, "bad --threads '%s'", argv[i]);
-        } else if (!strcmp(a, "--kv") && more) {
-            const char *t = argv[++i];
-            if (!strcmp(t, "f16")) kv = G4_KV_F16;
-            else if (!strcmp(t, "f32")) kv = G4_KV_F32;
-            else cli_die_usage(usage_run, "unknown KV type '%s' (f16 or f32)", t);
-        } else if (!strcmp(a, "--overflow") && more) {
+        } else if (!strcmp(a, "--kv") && more) cli_kv_option(usage_run, argv[++i], &cp);
+        else if (!strcmp(a, "--overflow") && more) {
             const char *t = argv[++i];
             if (!strcmp(t, "ask")) s.overflow = OVERFLOW_ASK;
             else if (!strcmp(t, "truncate")) s.overflow = OVERFLOW_TRUNCATE;
@@ -769,9 +766,7 @@ static int run_main(int argc, char **argv, int is_chat) {
         fprintf(stderr, "g4: %s\n", err.msg);
         goto done;
     }
-    g4_ctx_params cp = g4_ctx_default_params();
     cp.n_ctx = (int)n_ctx;
-    cp.kv_type = kv;
     cp.n_threads = (int)threads;
     if (g4_ctx_new(&s.ctx, s.model, &cp, &err)) {
         fprintf(stderr, "g4: %s\n", err.msg);

@@ -21,6 +21,8 @@ static const char *usage =
     "  vocab-import TOKENIZER.json --out VOCAB.gguf   HF tokenizer.json -> vocab-only GGUF\n"
     "  render MODEL --messages F     the exact prompt text for a conversation (Gemma 4 chat format)\n"
     "  bench MODEL                   prompt and decode tok/s, time to first token, memory (--json)\n"
+    "  eval MODEL --file TEXT        perplexity, and KL divergence / top-1 agreement against an f16\n"
+    "                                KV cache (--kv tq4 --chunk 1)\n"
     "\n"
     "Run 'g4 COMMAND --help' for the options of a command.\n";
 
@@ -44,6 +46,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "vocab-import")) return g4_cmd_vocab_import(argc - 1, argv + 1);
     if (!strcmp(cmd, "render")) return g4_cmd_render(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return g4_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return g4_cmd_eval(argc - 1, argv + 1);
     fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

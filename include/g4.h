@@ -76,16 +76,73 @@ void g4_model_get_layer(const g4_model *m, int layer, g4_layer_info *li);
 
 /* ---- inference context --------------------------------------------------------------------------- */
 
-typedef enum { G4_KV_F32 = 0, G4_KV_F16 = 1 } g4_kv_type;
+/* KV cache element types. f32 and f16 store the vectors as they are; q8 and the TurboQuant types store
+ * each (token, KV head) vector rotated (sign flips + Walsh-Hadamard) and quantized, and attention runs on
+ * the packed records (docs/turboquant.md): q8 = int8 per 32 values with an fp16 scale (8.5 bits per
+ * value), tq4 / tq3 / tq2 = 4 / 3 / 2-bit Lloyd-Max codebook indices with one fp16 scale per vector. */
+typedef enum {
+    G4_KV_DEFAULT = -1, /* kv_type_k / kv_type_v only: the same as kv_type */
+    G4_KV_F32 = 0,
+    G4_KV_F16 = 1,
+    G4_KV_Q8 = 2,
+    G4_KV_TQ4 = 3,
+    G4_KV_TQ3 = 4,
+    G4_KV_TQ2 = 5,
+    G4_KV_N_TYPES
+} g4_kv_type;
+
+/* which layers take kv_type_k / kv_type_v */
+typedef enum {
+    G4_KV_LAYERS_FULL = 0, /* full-attention layers: the caches that grow with the context (default) */
+    G4_KV_LAYERS_ALL = 1,  /* every layer (sliding-window rings too) */
+} g4_kv_layers;
+
+#define G4_KV_MAX_OVERRIDES 8
+#define G4_KV_DONORS (-1) /* g4_kv_override.layer: every layer whose cache later layers share */
+
+/* K and V types for one layer's own cache (or every KV-sharing donor), applied after the policy */
+typedef struct g4_kv_override {
+    int layer;
+    g4_kv_type k, v;
+} g4_kv_override;
 
 typedef struct g4_ctx_params {
     int n_ctx;             /* context length in tokens (KV memory is sized from this) */
-    g4_kv_type kv_type;    /* cache element type */
+    g4_kv_type kv_type;    /* cache element type: f32 or f16 (every layer the fields below leave alone) */
     int exact;             /* 1: float32 activations everywhere (reference mode) */
     int n_threads;         /* 0 = default */
+    /* compressed KV cache: K and V types of the layers kv_layers selects (G4_KV_DEFAULT: kv_type), then
+     * per-layer overrides. A layer's K and V must both be f32/f16 or both packed (q8/tq4/tq3/tq2);
+     * packed types need a power-of-two head dim in [16, 1024]. Start from g4_ctx_default_params(): a
+     * zeroed struct means f32 everywhere. */
+    g4_kv_type kv_type_k, kv_type_v;
+    g4_kv_layers kv_layers;
+    int n_kv_override;
+    g4_kv_override kv_override[G4_KV_MAX_OVERRIDES];
 } g4_ctx_params;
 
+/* n_ctx 4096, f16 cache on every layer, 8-bit activations for quantized weights, one thread per CPU */
 g4_ctx_params g4_ctx_default_params(void);
+
+/* "f32", "f16", "q8", "tq4", "tq3", "tq2" (NULL for anything else); and back (-1 if unknown) */
+const char *g4_kv_type_name(g4_kv_type t);
+int g4_kv_type_from_name(const char *name);
+
+/* Applies a KV cache specification, as the command line's --kv takes it, to p. Comma-separated items:
+ *   TYPE            f32 / f16: every layer; q8 / tq4 / tq3 / tq2: K and V of the selected layers
+ *   k=TYPE, v=TYPE  K or V of the selected layers
+ *   layers=full|all which layers the K/V types apply to (default full: full-attention layers)
+ *   donors=T[/T]    K[/V] types of the layers whose cache KV-shared layers read
+ *   N=T[/T]         K[/V] types of layer N's own cache
+ * e.g. "tq4", "k=tq4,v=tq3", "q8,layers=all", "tq3,donors=q8". G4_ERR_ARG with a message naming the bad
+ * item and the valid values. Layer numbers and types are checked against the model by g4_ctx_new. */
+g4_status g4_kv_parse(const char *spec, g4_ctx_params *p, g4_error *err);
+/* The specification of p in the form g4_kv_parse takes ("f16", "tq4", "k=tq4,v=tq3,layers=all", ...). */
+void g4_kv_spec_string(const g4_ctx_params *p, char *buf, size_t size);
+/* The K and V types layer `layer` of model m gets under p (the types of the cache it reads: a KV-shared
+ * layer reports its donor's). G4_ERR_ARG for an invalid combination (naming the layer). */
+g4_status g4_kv_layer_types(const g4_model *m, const g4_ctx_params *p, int layer, g4_kv_type *k, g4_kv_type *v,
+                            g4_error *err);
 
 typedef struct g4_ctx g4_ctx;
 
@@ -94,8 +151,10 @@ void g4_ctx_free(g4_ctx *c);
 
 /* Bytes of KV cache this context holds (allocated for n_ctx tokens). */
 uint64_t g4_ctx_kv_bytes(const g4_ctx *c);
-/* Bytes the KV cache of `m` would need for n_ctx tokens of type kv. */
+/* Bytes the KV cache of `m` would need for n_ctx tokens of type kv on every layer. */
 uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv);
+/* The same for the KV settings of p (p->n_ctx is not used); 0 when p is invalid for m. */
+uint64_t g4_model_kv_bytes_params(const g4_model *m, int n_ctx, const g4_ctx_params *p);
 
 /* The model and the context length of a context. */
 g4_model *g4_ctx_model(const g4_ctx *c);
@@ -116,6 +175,12 @@ g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err);
  * G4_ERR_INTERRUPTED with the tokens of the unfinished batch not added (the context stays usable). */
 typedef int (*g4_abort_fn)(void *user);
 void g4_ctx_set_abort(g4_ctx *c, g4_abort_fn fn, void *user);
+
+/* Appends n positions of pseudo-random K and V vectors (Gaussian, variance 1 per coordinate, like the
+ * model's normalized K and V; token id 0) to every cache, as if n tokens had been evaluated: for
+ * benchmarks of decode at a depth without the time to evaluate that depth. What the model computes
+ * afterwards is meaningless. G4_ERR_CONTEXT if n does not fit. */
+g4_status g4_ctx_fill_random(g4_ctx *c, int n, uint64_t seed, g4_error *err);
 
 /* Runs n tokens at positions n_past .. n_past+n-1 as one batch (prefill) and appends them to the
  * cache. If `logits` is not NULL it receives n_vocab floats per position: for every position when

@@ -194,7 +194,7 @@ expect 2 "no model given" -- "$G4" bench
 expect 2 "bad --prompt '0'" -- "$G4" bench "$B" --prompt 0
 expect 2 "bad --gen 'x'" -- "$G4" bench "$B" --gen x
 expect 2 "bad --reps" -- "$G4" bench "$B" --reps 1000
-expect 2 "unknown KV type 'q8'" -- "$G4" bench "$B" --kv q8
+expect 2 "unknown KV type 'q9'" -- "$G4" bench "$B" --kv q9
 expect 2 "option --depth needs a value" -- "$G4" bench "$B" --depth
 expect 2 "unknown option '--frob'" -- "$G4" bench "$B" --frob
 expect 1 "cannot open" -- "$G4" bench "$tmp/missing.gguf"

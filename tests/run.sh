@@ -86,6 +86,12 @@ if [ -x tests/cli.sh ]; then
     tally cli "$tmp/cli.out" $?
 fi
 
+# 2a. compressed KV cache: KL bounds on oracle models (g4 eval --chunk 1), memory per token, eval errors
+if [ -x tests/kv.sh ]; then
+    BUILD=$BUILD tests/kv.sh >"$tmp/kv.out" 2>&1
+    tally kv-cache "$tmp/kv.out" $?
+fi
+
 # 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
 if [ -x tests/tokenizer.sh ]; then
     BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1

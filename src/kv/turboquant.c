@@ -237,6 +237,24 @@ g4_status g4_tq_params_init(g4_tq_params *p, g4_tq_type type, int d, uint64_t se
     if (type != G4_TQ_Q8) {
         g4_status st = g4_tq_codebook_get(d, p->bits, &p->cb, err);
         if (st != G4_OK) return st;
+        /* 7-bit codebook of the GQA score kernel: outer level at ±m, m in 32..63, least weighted error */
+        const g4_tq_codebook *cb = p->cb;
+        double best = INFINITY;
+        for (int m = 32; m <= 63; m++) {
+            double u = cb->c[cb->n - 1] / m, e = 0;
+            for (int k = 0; k < cb->n; k++) {
+                double r = cb->c[k] - u * round(cb->c[k] / u);
+                e += cb->p[k] * r * r;
+            }
+            if (e < best) {
+                best = e;
+                p->unit7 = (float)u;
+            }
+        }
+        for (int k = 0; k < cb->n; k++) {
+            long q = lround(cb->c[k] / p->unit7);
+            p->c7[k] = (int8_t)(q > 63 ? 63 : q < -63 ? -63 : q);
+        }
     }
     g4_tq_signs(seed, d, p->sign);
     float inv = (float)(1.0 / sqrt((double)d));
@@ -515,6 +533,86 @@ static void axpy_scalar(const g4_tq_params *p, const uint8_t *rec, float a, floa
     for (int i = 0; i < d; i++) acc[i] += w * cf[idx[i]];
 }
 
+/* ---- GQA kernels (scalar references) ---------------------------------------------------------- */
+
+void g4_tq_gqa_query_init(const g4_tq_params *pk, const float *rot, int8_t *q8, g4_tq_gqa_query *out) {
+    const int d = pk->d;
+    float amax = 0;
+    for (int i = 0; i < d; i++) amax = fmaxf(amax, fabsf(rot[i]));
+    const float qs = amax / 127.0f, id = qs != 0 ? 1.0f / qs : 0.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < d; i++) {
+        float r = nearbyintf(rot[i] * id);
+        q8[i] = (int8_t)(r > 127.0f ? 127.0f : r < -127.0f ? -127.0f : r);
+        sum += q8[i];
+    }
+    out->q8 = q8;
+    out->qs = qs;
+    out->qsum = sum;
+}
+
+static void gqa_scores_scalar(const g4_tq_params *p, const g4_tq_gqa_query *q, int G, const uint8_t *rec,
+                              size_t stride, int n, float *sc, int sc_stride) {
+    const int d = p->d, B = p->blk;
+    for (int j = 0; j < n; j++) {
+        const uint8_t *r = rec + (size_t)j * stride;
+        if (p->type == G4_TQ_Q8) {
+            for (int h = 0; h < G; h++) {
+                float sum = 0;
+                for (int b = 0; b < d; b += B) {
+                    const uint8_t *blk = r + (size_t)(b / B) * (size_t)(2 + B);
+                    int32_t is = 0;
+                    for (int i = 0; i < B; i++) is += (int32_t)q[h].q8[b + i] * (int8_t)blk[2 + i];
+                    sum += (float)is * (rd_half(blk) * q[h].qs);
+                }
+                sc[(size_t)h * sc_stride + j] = sum;
+            }
+            continue;
+        }
+        uint8_t idx[G4_TQ_MAX_DIM];
+        unpack_idx(p, r, idx);
+        const float su = rd_half(r + idx_bytes(p)) * p->unit7;
+        for (int h = 0; h < G; h++) {
+            int32_t is = 0;
+            for (int i = 0; i < d; i++) is += (int32_t)q[h].q8[i] * (p->c7[idx[i]] + 64);
+            sc[(size_t)h * sc_stride + j] = (float)(is - 64 * q[h].qsum) * (q[h].qs * su);
+        }
+    }
+}
+
+static void gqa_values_scalar(const g4_tq_params *p, const uint8_t *rec, size_t stride, int n, const float *w,
+                              int w_stride, int G, float *acc, int acc_stride) {
+    const int d = p->d, B = p->blk;
+    float y[G4_TQ_MAX_DIM];
+    for (int j = 0; j < n; j++) {
+        const uint8_t *r = rec + (size_t)j * stride;
+        float s = 1.0f;
+        if (p->type == G4_TQ_Q8) {
+            for (int b = 0; b < d; b += B) {
+                const uint8_t *blk = r + (size_t)(b / B) * (size_t)(2 + B);
+                const float dl = rd_half(blk);
+                for (int i = 0; i < B; i++) y[b + i] = dl * (float)(int8_t)blk[2 + i];
+            }
+        } else { /* the 8-bit codebook (c8 · unit8): one pshufb per 32 values in SIMD */
+            uint8_t idx[G4_TQ_MAX_DIM];
+            unpack_idx(p, r, idx);
+            for (int i = 0; i < d; i++) y[i] = (float)p->cb->c8[idx[i]];
+            s = rd_half(r + idx_bytes(p)) * p->cb->unit8;
+        }
+        for (int h = 0; h < G; h++) {
+            const float ws = w[(size_t)h * w_stride + j] * s;
+            float *a = acc + (size_t)h * acc_stride;
+            for (int i = 0; i < d; i++) a[i] = fmaf(ws, y[i], a[i]);
+        }
+    }
+}
+
+static float exp_sum_scalar(float *x, int n, float m) {
+    float sum = 0;
+    for (int j = 0; j < n; j++) sum += (x[j] = expf(x[j] - m));
+    return sum;
+}
+
 static const g4_tq_kernels kernels_scalar = {
     .isa = "scalar",
     .score = score_scalar,
@@ -523,6 +621,9 @@ static const g4_tq_kernels kernels_scalar = {
     .rotate = rotate_scalar,
     .unrotate = unrotate_scalar,
     .encode_rotated = encode_rotated_scalar,
+    .gqa_scores = gqa_scores_scalar,
+    .gqa_values = gqa_values_scalar,
+    .exp_sum = exp_sum_scalar,
 };
 
 const g4_tq_kernels *g4_tq_kernels_scalar(void) { return &kernels_scalar; }

@@ -110,6 +110,8 @@ typedef struct g4_tq_params {
     uint64_t seed;
     const g4_tq_codebook *cb;         /* NULL for q8 */
     const struct g4_tq_kernels *kern; /* score / axpy kernels (may be replaced, e.g. by tests) */
+    int8_t c7[16];                    /* tq: the codebook as 7-bit integers for the GQA score kernel, */
+    float unit7;                      /*     C*_k ≈ c7[k] · unit7, |c7| <= 63 (see g4_tq_gqa_query) */
     float sign[G4_TQ_MAX_DIM];        /* ±1 */
     float sign_scaled[G4_TQ_MAX_DIM]; /* ±1/sqrt(d): sign and normalization folded together */
 } g4_tq_params;
@@ -162,6 +164,34 @@ typedef struct g4_tq_query {
 
 void g4_tq_query_prepare(const g4_tq_params *pk, const float *q, g4_tq_query *out);
 
+/* ---- several query heads against the same records (GQA: the heads of one KV group) ---------------
+ * What the KV cache's decode and prefill attention use: every record is unpacked once for all G query
+ * heads of its KV group.
+ *
+ * Query: the rotated head rot = R q, quantized to int8 with ONE scale for the whole head (the rotation
+ * makes its coordinates alike): q8 = round(rot / qs) (half to even), qs = max|rot| / 127, qsum = Σ q8.
+ * Scores (gqa_scores), with the 7-bit codebook c7 / unit7 of the params (|c7| <= 63, so the AVX2 kernel
+ * multiplies the unsigned bytes c7 + 64 by the signed query and pmaddubsw cannot saturate:
+ * 2 · 127 · 127 < 32768):
+ *     tq:  score = (float)(Σ_i q8_i · (c7[idx_i] + 64) - 64 · qsum) · (qs · (s · unit7))
+ *     q8:  score = Σ_blk (float)(Σ_i q8_i · k_i) · (δ_blk · qs)      (blocks in order)
+ * The integer sums are exact, so the tq scores of every kernel set are bit-identical; q8 scores differ
+ * in the order of the float block sums only.
+ * Values (gqa_values), with the 8-bit codebook of g4_tq_codebook (c8 · unit8: one pshufb per 32 values;
+ * it adds 0.1 % to D_mse): acc_h[i] <- fma(w_h,j · (s_j · unit8), (float)c8[idx_j,i], acc_h[i]) for
+ * j = 0, 1, .. n-1 in that order (q8: fma(w_h,j, δ_blk · k_j,i, acc_h[i])), which every kernel set computes
+ * bit-identically.
+ * exp_sum: x[j] <- exp(x[j] - m) for j < n (m >= every x[j]; -inf gives 0), returns Σ x[j] (the AVX2
+ * exp is within 2 ulp of expf; the sum's order differs). */
+typedef struct g4_tq_gqa_query {
+    const int8_t *q8; /* d values */
+    float qs;
+    int32_t qsum;
+} g4_tq_gqa_query;
+
+/* rot (d floats, already rotated) -> q8 (d int8), *qs, *qsum as described above */
+void g4_tq_gqa_query_init(const g4_tq_params *pk, const float *rot, int8_t *q8, g4_tq_gqa_query *out);
+
 /* One kernel set. Every function works on one record of the params' type:
  *   score           q · k̂ with the float rotated query and the float codebook (s · Σ rot_i C*_idx_i)
  *   score_i8        the same from the int8 query and the int8 codebook (integer dot products per block)
@@ -180,6 +210,12 @@ typedef struct g4_tq_kernels {
     void (*rotate)(const g4_tq_params *p, const float *x, float *y);
     void (*unrotate)(const g4_tq_params *p, const float *y, float *x);
     void (*encode_rotated)(const g4_tq_params *p, const float *y, uint8_t *rec);
+    /* the GQA kernels (see "several query heads" below) */
+    void (*gqa_scores)(const g4_tq_params *p, const g4_tq_gqa_query *q, int G, const uint8_t *rec, size_t stride,
+                       int n, float *sc, int sc_stride);
+    void (*gqa_values)(const g4_tq_params *p, const uint8_t *rec, size_t stride, int n, const float *w, int w_stride,
+                       int G, float *acc, int acc_stride);
+    float (*exp_sum)(float *x, int n, float m);
 } g4_tq_kernels;
 
 const g4_tq_kernels *g4_tq_kernels_scalar(void);

@@ -18,6 +18,7 @@
 #include "quant/simd.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -326,6 +327,250 @@ AVX2 static void encode_rotated_avx2(const g4_tq_params *p, const float *y, uint
     g4_tq_put_scale(p, rec, g4_tq_scale_of(p, y, n2, zs, idx));
 }
 
+/* ---- GQA kernels ---------------------------------------------------------------------------------- */
+
+#define COMMA , /* a comma inside a macro argument */
+
+/* the 8 int32 lanes of a summed */
+AVX2 static inline int32_t hsum_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* totals of 4 vectors of 8 int32 lanes: [Σa, Σb, Σc, Σd] */
+AVX2 static inline __m128i hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/* Integer scores of 8, 4, 2 or 1 heads against one tq record: tot[h] = Σ_i q8_h,i · (c7[idx_i] + 64).
+ * Written out head by head so that the accumulators stay in registers (compilers do not unroll the
+ * head loop at -O2). */
+#define TQ_STEP(h)                                                                                                     \
+    a##h = _mm256_add_epi32(                                                                                           \
+        a##h, _mm256_madd_epi16(_mm256_maddubs_epi16(codes, _mm256_loadu_si256((const __m256i *)(q[h].q8 + o))), ones))
+#define TQ_DOT(NAME, DECL, STEPS, SUMS)                                                                                \
+    AVX2 static inline void NAME(const g4_tq_params *p, const g4_tq_gqa_query *q, const uint8_t *r, __m256i tbl,         \
+                                 int32_t *tot) {                                                                       \
+        const __m256i ones = _mm256_set1_epi16(1);                                                                     \
+        __m256i DECL;                                                                                                  \
+        const int nb = p->d / 32;                                                                                      \
+        for (int b = 0; b < nb; b++) {                                                                                 \
+            const __m256i codes = _mm256_shuffle_epi8(tbl, idx32(p, r, b));                                           \
+            const int o = 32 * b;                                                                                      \
+            STEPS;                                                                                                     \
+        }                                                                                                              \
+        SUMS;                                                                                                          \
+    }
+#define Z _mm256_setzero_si256()
+TQ_DOT(gqa_tq_dot8, a0 = Z COMMA a1 = Z COMMA a2 = Z COMMA a3 = Z COMMA a4 = Z COMMA a5 = Z COMMA a6 = Z COMMA a7 = Z,
+       (TQ_STEP(0), TQ_STEP(1), TQ_STEP(2), TQ_STEP(3), TQ_STEP(4), TQ_STEP(5), TQ_STEP(6), TQ_STEP(7)),
+       (_mm_storeu_si128((__m128i *)tot, hsum4_epi32(a0, a1, a2, a3)),
+        _mm_storeu_si128((__m128i *)(tot + 4), hsum4_epi32(a4, a5, a6, a7))))
+TQ_DOT(gqa_tq_dot4, a0 = Z COMMA a1 = Z COMMA a2 = Z COMMA a3 = Z, (TQ_STEP(0), TQ_STEP(1), TQ_STEP(2), TQ_STEP(3)),
+       _mm_storeu_si128((__m128i *)tot, hsum4_epi32(a0, a1, a2, a3)))
+TQ_DOT(gqa_tq_dot2, a0 = Z COMMA a1 = Z, (TQ_STEP(0), TQ_STEP(1)), (tot[0] = hsum_epi32(a0), tot[1] = hsum_epi32(a1)))
+TQ_DOT(gqa_tq_dot1, a0 = Z, TQ_STEP(0), tot[0] = hsum_epi32(a0))
+
+/* float scores of 8, 4, 2 or 1 heads against one q8 record: Σ_blk δ_blk · Σ_i q8_h,i k_i (times qs_h after) */
+#define Q8_STEP(h)                                                                                                     \
+    a##h = _mm256_fmadd_ps(                                                                                            \
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(                                                                          \
+            _mm256_maddubs_epi16(ak, _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q[h].q8 + 32 * b)), kv)),   \
+            ones)),                                                                                                    \
+        dl, a##h)
+#define Q8_DOT(NAME, DECL, STEPS, SUMS)                                                                                \
+    AVX2 static inline void NAME(const g4_tq_params *p, const g4_tq_gqa_query *q, const uint8_t *r, float *tot) {     \
+        const __m256i ones = _mm256_set1_epi16(1);                                                                     \
+        __m256 DECL;                                                                                                   \
+        const int nb = p->d / 32;                                                                                      \
+        for (int b = 0; b < nb; b++) {                                                                                 \
+            const uint8_t *blk = r + 34 * b;                                                                           \
+            const __m256i kv = _mm256_loadu_si256((const __m256i *)(blk + 2));                                        \
+            const __m256i ak = _mm256_sign_epi8(kv, kv);                                                               \
+            const __m256 dl = _mm256_set1_ps(h2f(blk));                                                                \
+            STEPS;                                                                                                     \
+        }                                                                                                              \
+        SUMS;                                                                                                          \
+    }
+#define ZF _mm256_setzero_ps()
+Q8_DOT(gqa_q8_dot8, a0 = ZF COMMA a1 = ZF COMMA a2 = ZF COMMA a3 = ZF COMMA a4 = ZF COMMA a5 = ZF COMMA a6 = ZF COMMA a7 = ZF,
+       (Q8_STEP(0), Q8_STEP(1), Q8_STEP(2), Q8_STEP(3), Q8_STEP(4), Q8_STEP(5), Q8_STEP(6), Q8_STEP(7)),
+       (tot[0] = hsum_ps(a0), tot[1] = hsum_ps(a1), tot[2] = hsum_ps(a2), tot[3] = hsum_ps(a3), tot[4] = hsum_ps(a4),
+        tot[5] = hsum_ps(a5), tot[6] = hsum_ps(a6), tot[7] = hsum_ps(a7)))
+Q8_DOT(gqa_q8_dot4, a0 = ZF COMMA a1 = ZF COMMA a2 = ZF COMMA a3 = ZF, (Q8_STEP(0), Q8_STEP(1), Q8_STEP(2), Q8_STEP(3)),
+       (tot[0] = hsum_ps(a0), tot[1] = hsum_ps(a1), tot[2] = hsum_ps(a2), tot[3] = hsum_ps(a3)))
+Q8_DOT(gqa_q8_dot2, a0 = ZF COMMA a1 = ZF, (Q8_STEP(0), Q8_STEP(1)), (tot[0] = hsum_ps(a0), tot[1] = hsum_ps(a1)))
+Q8_DOT(gqa_q8_dot1, a0 = ZF, Q8_STEP(0), tot[0] = hsum_ps(a0))
+
+AVX2 static void gqa_scores_avx2(const g4_tq_params *p, const g4_tq_gqa_query *q, int G, const uint8_t *rec,
+                                 size_t stride, int n, float *sc, int sc_stride) {
+    if (!vec_ok(p)) {
+        g4_tq_kernels_scalar()->gqa_scores(p, q, G, rec, stride, n, sc, sc_stride);
+        return;
+    }
+    if (p->type == G4_TQ_Q8) {
+        float tot[8];
+        for (int j = 0; j < n; j++) {
+            const uint8_t *r = rec + (size_t)j * stride;
+            for (int h0 = 0; h0 < G;) {
+                const int left = G - h0, g = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                const g4_tq_gqa_query *qh = q + h0;
+                if (g == 8) gqa_q8_dot8(p, qh, r, tot);
+                else if (g == 4) gqa_q8_dot4(p, qh, r, tot);
+                else if (g == 2) gqa_q8_dot2(p, qh, r, tot);
+                else gqa_q8_dot1(p, qh, r, tot);
+                for (int h = 0; h < g; h++) sc[(size_t)(h0 + h) * sc_stride + j] = tot[h] * qh[h].qs;
+                h0 += g;
+            }
+        }
+        return;
+    }
+    uint8_t tpad[16];
+    for (int k = 0; k < 16; k++) tpad[k] = (uint8_t)(k < p->cb->n ? p->c7[k] + 64 : 64);
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tpad));
+    int32_t tot[8];
+    for (int j = 0; j < n; j++) {
+        const uint8_t *r = rec + (size_t)j * stride;
+        const float su = h2f(r + p->record_bytes - 2) * p->unit7;
+        for (int h0 = 0; h0 < G;) {
+            const int left = G - h0, g = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const g4_tq_gqa_query *qh = q + h0;
+            if (g == 8) gqa_tq_dot8(p, qh, r, tbl, tot);
+            else if (g == 4) gqa_tq_dot4(p, qh, r, tbl, tot);
+            else if (g == 2) gqa_tq_dot2(p, qh, r, tbl, tot);
+            else gqa_tq_dot1(p, qh, r, tbl, tot);
+            for (int h = 0; h < g; h++)
+                sc[(size_t)(h0 + h) * sc_stride + j] = (float)(tot[h] - 64 * qh[h].qsum) * (qh[h].qs * su);
+            h0 += g;
+        }
+    }
+}
+
+#define GQA_TILE 8 /* records decoded at a time for the value accumulation (8 x 512 floats = 16 KiB) */
+
+/* acc_h[c .. c+16) += Σ_j ws[h][j] · tile[j][c .. c+16) for 4, 2 or 1 heads (written out head by head so
+ * that the 8 accumulators stay in registers) */
+#define ACC_LOAD(h) a0_##h = _mm256_loadu_ps(acc[h] + c), a1_##h = _mm256_loadu_ps(acc[h] + c + 8)
+#define ACC_STEP(h)                                                                                                    \
+    w = _mm256_broadcast_ss(ws + (h) * GQA_TILE + j), a0_##h = _mm256_fmadd_ps(w, v0, a0_##h),                          \
+    a1_##h = _mm256_fmadd_ps(w, v1, a1_##h)
+#define ACC_STORE(h) _mm256_storeu_ps(acc[h] + c, a0_##h), _mm256_storeu_ps(acc[h] + c + 8, a1_##h)
+#define GQA_ACC(NAME, DECL, LOADS, STEPS, STORES)                                                                      \
+    AVX2 static inline void NAME(const float *tile, int d, int nt, const float *ws, float *const *acc) {             \
+        for (int c = 0; c < d; c += 16) {                                                                              \
+            __m256 DECL, w;                                                                                            \
+            LOADS;                                                                                                     \
+            for (int j = 0; j < nt; j++) {                                                                             \
+                const __m256 v0 = _mm256_loadu_ps(tile + (size_t)j * d + c);                                           \
+                const __m256 v1 = _mm256_loadu_ps(tile + (size_t)j * d + c + 8);                                       \
+                STEPS;                                                                                                 \
+            }                                                                                                          \
+            STORES;                                                                                                    \
+        }                                                                                                              \
+    }
+GQA_ACC(gqa_acc4, a0_0 COMMA a1_0 COMMA a0_1 COMMA a1_1 COMMA a0_2 COMMA a1_2 COMMA a0_3 COMMA a1_3,
+        (ACC_LOAD(0), ACC_LOAD(1), ACC_LOAD(2), ACC_LOAD(3)), (ACC_STEP(0), ACC_STEP(1), ACC_STEP(2), ACC_STEP(3)),
+        (ACC_STORE(0), ACC_STORE(1), ACC_STORE(2), ACC_STORE(3)))
+GQA_ACC(gqa_acc2, a0_0 COMMA a1_0 COMMA a0_1 COMMA a1_1, (ACC_LOAD(0), ACC_LOAD(1)), (ACC_STEP(0), ACC_STEP(1)),
+        (ACC_STORE(0), ACC_STORE(1)))
+GQA_ACC(gqa_acc1, a0_0 COMMA a1_0, ACC_LOAD(0), ACC_STEP(0), ACC_STORE(0))
+
+AVX2 static void gqa_values_avx2(const g4_tq_params *p, const uint8_t *rec, size_t stride, int n, const float *w,
+                                 int w_stride, int G, float *acc, int acc_stride) {
+    if (!vec_ok(p)) {
+        g4_tq_kernels_scalar()->gqa_values(p, rec, stride, n, w, w_stride, G, acc, acc_stride);
+        return;
+    }
+    const int d = p->d, nb = d / 32;
+    _Alignas(32) float tile[GQA_TILE * G4_TQ_MAX_DIM];
+    int8_t tpad[16] = {0};
+    if (p->cb) memcpy(tpad, p->cb->c8, (size_t)p->cb->n);
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)tpad));
+    const float unit8 = p->cb ? p->cb->unit8 : 1.0f;
+    for (int j0 = 0; j0 < n; j0 += GQA_TILE) {
+        const int nt = n - j0 < GQA_TILE ? n - j0 : GQA_TILE;
+        float s[GQA_TILE];
+        for (int j = 0; j < nt; j++) { /* decode: ŷ / (s · unit8) (tq) or δ·k (q8) */
+            const uint8_t *r = rec + (size_t)(j0 + j) * stride;
+            float *y = tile + (size_t)j * d;
+            if (p->type == G4_TQ_Q8) {
+                s[j] = 1.0f;
+                for (int b = 0; b < nb; b++) {
+                    const int8_t *k8 = (const int8_t *)(r + 34 * b + 2);
+                    const __m256 dl = _mm256_set1_ps(h2f(r + 34 * b));
+                    for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + 32 * b + 8 * k, _mm256_mul_ps(dl, i8x8_to_ps(k8 + 8 * k)));
+                }
+            } else { /* c8[idx] as floats; s · unit8 goes into the weights */
+                s[j] = h2f(r + p->record_bytes - 2) * unit8;
+                for (int b = 0; b < nb; b++) {
+                    const __m256i c = _mm256_shuffle_epi8(tbl, idx32(p, r, b));
+                    const __m128i l = _mm256_castsi256_si128(c), h = _mm256_extracti128_si256(c, 1);
+                    _mm256_storeu_ps(y + 32 * b, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(l)));
+                    _mm256_storeu_ps(y + 32 * b + 8, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(l, 8))));
+                    _mm256_storeu_ps(y + 32 * b + 16, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(h)));
+                    _mm256_storeu_ps(y + 32 * b + 24, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(h, 8))));
+                }
+            }
+        }
+        for (int h0 = 0; h0 < G;) {
+            const int left = G - h0, g = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            float ws[4 * GQA_TILE];
+            float *a[4];
+            for (int h = 0; h < g; h++) {
+                a[h] = acc + (size_t)(h0 + h) * acc_stride;
+                for (int j = 0; j < nt; j++) ws[h * GQA_TILE + j] = w[(size_t)(h0 + h) * w_stride + j0 + j] * s[j];
+            }
+            if (g == 4) gqa_acc4(tile, d, nt, ws, a);
+            else if (g == 2) gqa_acc2(tile, d, nt, ws, a);
+            else gqa_acc1(tile, d, nt, ws, a);
+            h0 += g;
+        }
+    }
+}
+
+/* exp(x) for x <= 0 (0 below -87.3, where expf is subnormal or 0): 2^n · p(r), x = n ln2 + r, |r| <= ln2/2 */
+AVX2 static inline __m256 exp_neg(__m256 x) {
+    const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
+    __m256 e = _mm256_set1_ps(1.0f / 5040.0f); /* Taylor to r^7: truncation < 2e-9 for |r| <= 0.347 */
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 720.0f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 120.0f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 24.0f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 6.0f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(0.5f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
+    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
+    const __m256i pw = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_and_ps(_mm256_mul_ps(e, _mm256_castsi256_ps(pw)), under);
+}
+
+AVX2 static float exp_sum_avx2(float *x, int n, float m) {
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 sum = _mm256_setzero_ps();
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+        _mm256_storeu_ps(x + j, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    if (j < n) {
+        float t[8];
+        for (int k = 0; k < 8; k++) t[k] = j + k < n ? x[j + k] : -INFINITY;
+        const __m256 e = exp_neg(_mm256_sub_ps(_mm256_loadu_ps(t), vm));
+        _mm256_storeu_ps(t, e);
+        sum = _mm256_add_ps(sum, e);
+        for (int k = 0; j + k < n; k++) x[j + k] = t[k];
+    }
+    return hsum_ps(sum);
+}
+
 static const g4_tq_kernels kernels_avx2 = {
     .isa = "avx2",
     .score = score_avx2,
@@ -334,6 +579,9 @@ static const g4_tq_kernels kernels_avx2 = {
     .rotate = rotate_avx2,
     .unrotate = unrotate_avx2,
     .encode_rotated = encode_rotated_avx2,
+    .gqa_scores = gqa_scores_avx2,
+    .gqa_values = gqa_values_avx2,
+    .exp_sum = exp_sum_avx2,
 };
 
 const g4_tq_kernels *g4_tq_kernels_avx2(void) { return g4_cpu_has_avx2() ? &kernels_avx2 : NULL; }

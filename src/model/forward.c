@@ -37,6 +37,8 @@ struct g4_ctx {
     float *ffa, *ffb; /* [T][ff_max] */
     float *scores; /* [n_threads][group_max * ATT_SPLIT] scores of one split */
     float *part;   /* [n_threads][splits_max][group_max][2 + hd_max] partial softmax sums of splits */
+    int8_t *q8;    /* packed KV layers: [T][H*hd_max] int8 rotated queries */
+    g4_tq_gqa_query *gq; /* [T][H] */
     int splits_max, group_max, hd_max;
     g4_pool *pool;
     float *ple;    /* [T][L*P] per-layer inputs */
@@ -48,12 +50,24 @@ struct g4_ctx {
 };
 
 g4_ctx_params g4_ctx_default_params(void) {
-    g4_ctx_params p = {.n_ctx = 4096, .kv_type = G4_KV_F16, .exact = 0, .n_threads = 0};
+    g4_ctx_params p = {.n_ctx = 4096, .kv_type = G4_KV_F16, .exact = 0, .n_threads = 0,
+                       .kv_type_k = G4_KV_DEFAULT, .kv_type_v = G4_KV_DEFAULT, .kv_layers = G4_KV_LAYERS_FULL,
+                       .n_kv_override = 0};
     return p;
 }
 
 uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv) {
-    return g4_kv_size(m, n_ctx, G4_BATCH + G4_ROLLBACK, kv);
+    g4_ctx_params p = g4_ctx_default_params();
+    if (kv == G4_KV_F32 || kv == G4_KV_F16) p.kv_type = kv;
+    else { /* a packed type: every layer */
+        p.kv_type_k = p.kv_type_v = kv;
+        p.kv_layers = G4_KV_LAYERS_ALL;
+    }
+    return g4_kv_size(m, n_ctx, G4_BATCH + G4_ROLLBACK, &p);
+}
+
+uint64_t g4_model_kv_bytes_params(const g4_model *m, int n_ctx, const g4_ctx_params *p) {
+    return g4_kv_size(m, n_ctx, G4_BATCH + G4_ROLLBACK, p);
 }
 uint64_t g4_ctx_kv_bytes(const g4_ctx *c) { return c->kv.bytes; }
 int g4_ctx_n_past(const g4_ctx *c) { return c->n_past; }
@@ -90,6 +104,8 @@ void g4_ctx_free(g4_ctx *c) {
                      c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c->qact);
+    free(c->q8);
+    free(c->gq);
     free(c);
 }
 
@@ -102,7 +118,8 @@ static float *falloc(size_t n, int *ok) {
 g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error *err) {
     *out = NULL;
     if (p->n_ctx < 1) return g4_fail(err, G4_ERR_ARG, "context length must be at least 1 (got %d)", p->n_ctx);
-    if (p->kv_type != G4_KV_F32 && p->kv_type != G4_KV_F16) return g4_fail(err, G4_ERR_ARG, "unknown KV cache type %d", (int)p->kv_type);
+    g4_status s = g4_kv_check(m, p, err);
+    if (s) return s;
     g4_ctx *c = calloc(1, sizeof *c);
     if (!c) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     c->m = m;
@@ -113,7 +130,7 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
         free(c);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     }
-    g4_status s = g4_kv_init(&c->kv, m, p->n_ctx, c->n_batch + G4_ROLLBACK, p->kv_type, err);
+    s = g4_kv_init(&c->kv, m, p->n_ctx, c->n_batch + G4_ROLLBACK, c->n_batch, p, err);
     if (s) {
         free(c->tokens);
         free(c);
@@ -165,7 +182,9 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     if ((size_t)m->n_embd_per_layer > maxin) maxin = (size_t)m->n_embd_per_layer;
     c->qact_row = maxin * sizeof(float) + 64;
     c->qact = malloc(T * c->qact_row);
-    if (!ok || !c->qact) {
+    c->q8 = malloc(T * H * hd);
+    c->gq = malloc(T * H * sizeof *c->gq);
+    if (!ok || !c->qact || !c->q8 || !c->gq) {
         g4_ctx_free(c);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory allocating inference buffers");
     }
@@ -343,8 +362,51 @@ static void attend_split(const g4_ctx *c, const g4_layer *ly, const g4_kv_layer 
             g4_kv_axpy_v(cache, a + j, g, sc[h * ATT_SPLIT + j], part + (size_t)h * (2 + (size_t)hd) + 2);
 }
 
-/* merge ns splits (consecutive in part, stride group * (2 + hd)) into the outputs of the group's heads */
-static void attend_merge(const g4_ctx *c, const g4_layer *ly, int t, int g, const float *part, int ns) {
+/* The same on a packed (q8 / tq) cache, in the rotated domain: the queries were rotated and quantized
+ * (c->q, c->gq), positions before the batch are scored on their records (integer dot products of all the
+ * group's heads per record), the batch's own positions on its exact rotated K/V rows (cache->bk / bv);
+ * the values are accumulated rotated, and attend_merge rotates the outputs back. */
+static void attend_split_packed(const g4_ctx *c, const g4_layer *ly, const g4_kv_layer *cache, int t, int g, int a,
+                                int b, float *sc, float *part) {
+    const int H = c->m->n_head, hd = ly->head_dim, nkv = ly->n_head_kv, group = H / nkv, p0 = c->n_past;
+    const float *qr = c->q + (size_t)t * (size_t)H * (size_t)hd + (size_t)g * group * (size_t)hd;
+    const g4_tq_gqa_query *gq = c->gq + (size_t)t * H + (size_t)g * group;
+    const g4_tq_kernels *kk = cache->pk->kern, *kv = cache->pv->kern;
+    const g4_type_traits *f32 = g4_type_traits_get(G4_TYPE_F32);
+    const int n = b - a, nrec = p0 > a ? (p0 < b ? p0 : b) - a : 0;
+    const size_t ks = (size_t)nkv * cache->k_bytes, vs = (size_t)nkv * cache->v_bytes;
+    for (int j = 0; j < nrec;) { /* a ring buffer's range wraps at most once */
+        const int cell = (a + j) % cache->n_cells, run = nrec - j < cache->n_cells - cell ? nrec - j : cache->n_cells - cell;
+        kk->gqa_scores(cache->pk, gq, group, g4_kv_rec_k(cache, cell, g), ks, run, sc + j, ATT_SPLIT);
+        j += run;
+    }
+    for (int j = nrec; j < n; j++) {
+        const float *kr = cache->bk + ((size_t)(a + j - p0) * nkv + (size_t)g) * (size_t)hd;
+        for (int h = 0; h < group; h++) sc[h * ATT_SPLIT + j] = f32->dot_f32(kr, qr + (size_t)h * hd, hd);
+    }
+    for (int h = 0; h < group; h++) {
+        float *s = sc + h * ATT_SPLIT, *ph = part + (size_t)h * (2 + (size_t)hd);
+        float mx = -INFINITY;
+        for (int j = 0; j < n; j++) mx = s[j] > mx ? s[j] : mx;
+        ph[0] = mx;
+        ph[1] = kk->exp_sum(s, n, mx);
+        memset(ph + 2, 0, (size_t)hd * sizeof *ph);
+    }
+    for (int j = 0; j < nrec;) {
+        const int cell = (a + j) % cache->n_cells, run = nrec - j < cache->n_cells - cell ? nrec - j : cache->n_cells - cell;
+        kv->gqa_values(cache->pv, g4_kv_rec_v(cache, cell, g), vs, run, sc + j, ATT_SPLIT, group, part + 2, 2 + hd);
+        j += run;
+    }
+    for (int j = nrec; j < n; j++) {
+        const float *vr = cache->bv + ((size_t)(a + j - p0) * nkv + (size_t)g) * (size_t)hd;
+        for (int h = 0; h < group; h++) g4_axpy_f32_fast(sc[h * ATT_SPLIT + j], vr, part + (size_t)h * (2 + (size_t)hd) + 2, hd);
+    }
+}
+
+/* merge ns splits (consecutive in part, stride group * (2 + hd)) into the outputs of the group's heads
+ * (rotated back with the V rotation of a packed cache) */
+static void attend_merge(const g4_ctx *c, const g4_layer *ly, const g4_kv_layer *cache, int t, int g, const float *part,
+                         int ns) {
     const int H = c->m->n_head, hd = ly->head_dim, group = H / ly->n_head_kv;
     const size_t ps = (size_t)group * (2 + (size_t)hd);
     for (int h = 0; h < group; h++) {
@@ -360,6 +422,7 @@ static void attend_merge(const g4_ctx *c, const g4_layer *ly, int t, int g, cons
         }
         const float inv = 1.0f / l;
         for (int i = 0; i < hd; i++) o[i] *= inv;
+        if (cache->packed) cache->pv->kern->unrotate(cache->pv, o, o);
     }
 }
 
@@ -381,7 +444,8 @@ static void attend(void *arg, int ith, int nth) {
             key_range(c, ly, t, &j0, &n);
             if (s * ATT_SPLIT >= n) continue;
             const int a = j0 + s * ATT_SPLIT, b = a + ATT_SPLIT < j0 + n ? a + ATT_SPLIT : j0 + n;
-            attend_split(c, ly, k->cache, t, g, a, b, sc, c->part + (size_t)i * ps);
+            (k->cache->packed ? attend_split_packed : attend_split)(c, ly, k->cache, t, g, a, b, sc,
+                                                                    c->part + (size_t)i * ps);
         }
         return;
     }
@@ -395,9 +459,10 @@ static void attend(void *arg, int ith, int nth) {
         const int ns = (n + ATT_SPLIT - 1) / ATT_SPLIT;
         for (int s = 0; s < ns; s++) {
             const int a = j0 + s * ATT_SPLIT, b = a + ATT_SPLIT < j0 + n ? a + ATT_SPLIT : j0 + n;
-            attend_split(c, ly, k->cache, t, g, a, b, sc, part + (size_t)s * ps);
+            (k->cache->packed ? attend_split_packed : attend_split)(c, ly, k->cache, t, g, a, b, sc,
+                                                                    part + (size_t)s * ps);
         }
-        attend_merge(c, ly, t, g, part, ns);
+        attend_merge(c, ly, k->cache, t, g, part, ns);
     }
 }
 
@@ -417,6 +482,13 @@ static void attention(g4_ctx *c, int l, int T) {
             g4_rope_neox(qh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
         }
     g4_kv_layer *cache = &c->kv.layers[ly->kv_src];
+    if (cache->packed) /* rotate the queries once, and quantize them for the integer scores */
+        for (int t = 0; t < T; t++)
+            for (int h = 0; h < H; h++) {
+                float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
+                cache->pk->kern->rotate(cache->pk, qh, qh);
+                g4_tq_gqa_query_init(cache->pk, qh, c->q8 + (size_t)t * qw + (size_t)h * hd, &c->gq[(size_t)t * H + h]);
+            }
     if (ly->kv_src == l) {
         matmul(c, &ly->wk, c->xn, T, (size_t)D, c->k, kw);
         if (ly->has_v) matmul(c, &ly->wv, c->xn, T, (size_t)D, c->v, kw);
@@ -428,7 +500,8 @@ static void attention(g4_ctx *c, int l, int T) {
                 g4_rope_neox(kh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
                 g4_rmsnorm(vh, vh, NULL, hd, m->eps);
             }
-            g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
+            if (cache->packed) g4_kv_store_packed(cache, t, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
+            else g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
         }
     }
     att_task k = {.c = c, .ly = ly, .cache = cache, .T = T};
@@ -443,7 +516,8 @@ static void attention(g4_ctx *c, int l, int T) {
         for (int pr = 0; pr < pairs; pr++) {
             int j0, n;
             key_range(c, ly, pr / nkv, &j0, &n);
-            attend_merge(c, ly, pr / nkv, pr % nkv, c->part + (size_t)pr * c->splits_max * ps, (n + ATT_SPLIT - 1) / ATT_SPLIT);
+            attend_merge(c, ly, cache, pr / nkv, pr % nkv, c->part + (size_t)pr * c->splits_max * ps,
+                         (n + ATT_SPLIT - 1) / ATT_SPLIT);
         }
     }
     matmul(c, &ly->wo, c->att, T, qw, c->t1, (size_t)D);
@@ -585,6 +659,38 @@ static int forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, in
     else
         output_logits(c, T - 1, logits);
     return 1;
+}
+
+/* standard normal numbers from xorshift64* (Box-Muller) */
+static float gauss(uint64_t *st) {
+    uint64_t a, b;
+    *st ^= *st >> 12, *st ^= *st << 25, *st ^= *st >> 27, a = *st * 0x2545F4914F6CDD1Dull;
+    *st ^= *st >> 12, *st ^= *st << 25, *st ^= *st >> 27, b = *st * 0x2545F4914F6CDD1Dull;
+    const double u = ((double)(a >> 11) + 0.5) / 9007199254740992.0, v = (double)(b >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v));
+}
+
+g4_status g4_ctx_fill_random(g4_ctx *c, int n, uint64_t seed, g4_error *err) {
+    const g4_model *m = c->m;
+    if (n < 0 || n > c->p.n_ctx - c->n_past)
+        return g4_fail(err, G4_ERR_CONTEXT, "%d positions do not fit: the context holds %d and %d are used", n,
+                       c->p.n_ctx, c->n_past);
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull;
+    for (int l = 0; l < m->n_layer; l++) {
+        g4_kv_layer *cache = &c->kv.layers[l];
+        if (!cache->n_cells) continue;
+        const size_t kw = (size_t)cache->n_head_kv * (size_t)cache->head_dim;
+        /* a ring keeps only its last n_cells positions */
+        const int from = n > cache->n_cells ? n - cache->n_cells : 0;
+        for (int i = from; i < n; i++) {
+            for (size_t j = 0; j < kw; j++) c->k[j] = gauss(&st), c->v[j] = gauss(&st);
+            if (cache->packed) g4_kv_store_packed(cache, 0, c->n_past + i, c->k, c->v);
+            else g4_kv_store(cache, c->n_past + i, c->k, c->v);
+        }
+    }
+    memset(c->tokens + c->n_past, 0, (size_t)n * sizeof *c->tokens);
+    c->n_past += n;
+    return G4_OK;
 }
 
 g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits, g4_error *err) {
