@@ -10,28 +10,25 @@
 
 /* ---- packers ---- */
 
-void g4_rp_pack_q4_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
-    const int64_t nb = n / QK4_0;
-    for (int64_t i = 0; i < nb; i++) {
-        uint8_t *g = dst + (size_t)i * 144;
+/* 32-value blocks: the 8 rows' fp16 scales, then `chunks` runs of 4 quant bytes per row (repack.h) */
+static void pack_32x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n, size_t block, int chunks) {
+    const size_t col = 16 + 32 * (size_t)chunks;
+    for (int64_t i = 0; i < n / 32; i++) {
+        uint8_t *g = dst + (size_t)i * col;
         for (int r = 0; r < G4_RP_ROWS; r++) {
-            const block_q4_0 *b = (const block_q4_0 *)(src + (size_t)r * row_bytes) + i;
-            memcpy(g + 2 * r, &b->d, 2);
-            for (int c = 0; c < 4; c++) memcpy(g + 16 + 32 * c + 4 * r, b->qs + 4 * c, 4);
+            const uint8_t *b = src + (size_t)r * row_bytes + (size_t)i * block; /* d first, then qs */
+            memcpy(g + 2 * r, b, 2);
+            for (int c = 0; c < chunks; c++) memcpy(g + 16 + 32 * c + 4 * r, b + 2 + 4 * c, 4);
         }
     }
 }
 
+void g4_rp_pack_q4_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
+    pack_32x8(src, row_bytes, dst, n, sizeof(block_q4_0), 4);
+}
+
 void g4_rp_pack_q8_0x8(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n) {
-    const int64_t nb = n / QK8_0;
-    for (int64_t i = 0; i < nb; i++) {
-        uint8_t *g = dst + (size_t)i * 272;
-        for (int r = 0; r < G4_RP_ROWS; r++) {
-            const block_q8_0 *b = (const block_q8_0 *)(src + (size_t)r * row_bytes) + i;
-            memcpy(g + 2 * r, &b->d, 2);
-            for (int c = 0; c < 8; c++) memcpy(g + 16 + 32 * c + 4 * r, b->qs + 4 * c, 4);
-        }
-    }
+    pack_32x8(src, row_bytes, dst, n, sizeof(block_q8_0), 8);
 }
 
 /* Q4_K: unpack the 6-bit scales and mins (g4_scale_min_k4) */
