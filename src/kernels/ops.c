@@ -92,17 +92,35 @@ void g4_axpy_f32_fast(float a, const float *v, float *out, int n) {
     g4_axpy_f32(a, v, out, n);
 }
 
+/* cos / sin of the rotation angle of pair i at position pos, theta computed in double then rounded
+ * (like a careful fp32 implementation) */
+static inline void rope_angle(float *cs, int i, int n_rot, int pos, float base, const float *ff) {
+    double theta = (double)pos * pow((double)base, -2.0 * i / n_rot);
+    if (ff) theta /= ff[i];
+    cs[0] = (float)cos(theta);
+    cs[1] = (float)sin(theta);
+}
+
+static inline void rope_pair(float *x, int i, int half, const float *cs) {
+    const float a = x[i], b = x[i + half];
+    x[i] = a * cs[0] - b * cs[1];
+    x[i + half] = b * cs[0] + a * cs[1];
+}
+
+void g4_rope_cs(float *cs, int n_rot, int pos, float base, const float *ff) {
+    for (int i = 0; i < n_rot / 2; i++) rope_angle(cs + 2 * i, i, n_rot, pos, base, ff);
+}
+
+void g4_rope_neox_cs(float *x, int n_rot, const float *cs) {
+    for (int i = 0; i < n_rot / 2; i++) rope_pair(x, i, n_rot / 2, cs + 2 * i);
+}
+
 void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *ff) {
     (void)d;
-    int half = n_rot / 2;
-    for (int i = 0; i < half; i++) {
-        /* theta computed in double then rounded, like a careful fp32 implementation */
-        double theta = (double)pos * pow((double)base, -2.0 * i / n_rot);
-        if (ff) theta /= ff[i];
-        float c = (float)cos(theta), s = (float)sin(theta);
-        float a = x[i], b = x[i + half];
-        x[i] = a * c - b * s;
-        x[i + half] = b * c + a * s;
+    for (int i = 0; i < n_rot / 2; i++) {
+        float cs[2];
+        rope_angle(cs, i, n_rot, pos, base, ff);
+        rope_pair(x, i, n_rot / 2, cs);
     }
 }
 

@@ -33,6 +33,10 @@ void g4_softcap_avx2(float *x, size_t n, float cap);
 /* NEOX RoPE on one head of d values, rotating the first n_rot dims (pairs i, i + n_rot/2):
  * angle_i = pos * base^(-2i/n_rot) / (freq_factors ? freq_factors[i] : 1) */
 void g4_rope_neox(float *x, int d, int n_rot, int pos, float base, const float *freq_factors);
+/* the same in two steps: the (cos, sin) pairs of a position (n_rot floats), computed once per position
+ * and layer kind, then applied to each head; bit-identical to g4_rope_neox */
+void g4_rope_cs(float *cs, int n_rot, int pos, float base, const float *freq_factors);
+void g4_rope_neox_cs(float *x, int n_rot, const float *cs);
 /* in-place softmax over n values */
 void g4_softmax(float *x, int n);
 

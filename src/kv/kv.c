@@ -366,15 +366,25 @@ void g4_kv_store(g4_kv_layer *c, int pos, const float *k, const float *v) {
 }
 
 void g4_kv_store_packed(g4_kv_layer *c, int t, int pos, const float *k, const float *v) {
+    const size_t hd = (size_t)c->head_dim;
+    for (int g = 0; g < c->n_head_kv; g++) g4_kv_store_packed_head(c, t, pos, g, k + (size_t)g * hd, v + (size_t)g * hd);
+}
+
+void g4_kv_store_head(g4_kv_layer *c, int pos, int g, const float *k, const float *v) {
+    size_t n = (size_t)c->head_dim,
+           off = ((size_t)(pos % c->n_cells) * (size_t)c->n_head_kv + (size_t)g) * (size_t)c->head_dim;
+    store_row(c->type_k, c->k, off, k, n);
+    store_row(c->type_v, c->v, off, v, n);
+}
+
+void g4_kv_store_packed_head(g4_kv_layer *c, int t, int pos, int g, const float *k, const float *v) {
     const int hd = c->head_dim, cell = pos % c->n_cells;
-    for (int g = 0; g < c->n_head_kv; g++) {
-        float *bk = c->bk + ((size_t)t * c->n_head_kv + (size_t)g) * (size_t)hd;
-        float *bv = c->bv + ((size_t)t * c->n_head_kv + (size_t)g) * (size_t)hd;
-        c->pk->kern->rotate(c->pk, k + (size_t)g * hd, bk);
-        c->pv->kern->rotate(c->pv, v + (size_t)g * hd, bv);
-        c->pk->kern->encode_rotated(c->pk, bk, (uint8_t *)g4_kv_rec_k(c, cell, g));
-        c->pv->kern->encode_rotated(c->pv, bv, (uint8_t *)g4_kv_rec_v(c, cell, g));
-    }
+    float *bk = c->bk + ((size_t)t * c->n_head_kv + (size_t)g) * (size_t)hd;
+    float *bv = c->bv + ((size_t)t * c->n_head_kv + (size_t)g) * (size_t)hd;
+    c->pk->kern->rotate(c->pk, k, bk);
+    c->pv->kern->rotate(c->pv, v, bv);
+    c->pk->kern->encode_rotated(c->pk, bk, (uint8_t *)g4_kv_rec_k(c, cell, g));
+    c->pv->kern->encode_rotated(c->pv, bv, (uint8_t *)g4_kv_rec_v(c, cell, g));
 }
 
 float g4_kv_dot_k(const g4_kv_layer *c, int pos, int head, const float *q) {

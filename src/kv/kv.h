@@ -60,6 +60,9 @@ void g4_kv_store(g4_kv_layer *c, int pos, const float *k, const float *v);
 /* packed layers: rotate the K and V rows of batch token t (position pos) into bk / bv and encode them
  * into the records of pos */
 void g4_kv_store_packed(g4_kv_layer *c, int t, int pos, const float *k, const float *v);
+/* the same for one KV head g (k, v: head_dim values); different heads may be stored concurrently */
+void g4_kv_store_head(g4_kv_layer *c, int pos, int g, const float *k, const float *v);
+void g4_kv_store_packed_head(g4_kv_layer *c, int t, int pos, int g, const float *k, const float *v);
 /* f32 / f16 layers: q · K[pos][head], and out += a * V[pos][head] */
 float g4_kv_dot_k(const g4_kv_layer *c, int pos, int head, const float *q);
 void g4_kv_axpy_v(const g4_kv_layer *c, int pos, int head, float a, float *out);

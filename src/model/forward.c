@@ -17,6 +17,7 @@
 #define ATT_SPLIT 256   /* keys per split of the attention softmax (fixed: see attend) */
 #define G4_BATCH 32     /* tokens per forward batch (prefill is cut into batches of this size) */
 #define G4_ROLLBACK 256 /* extra cells in sliding-layer rings: how far g4_ctx_truncate can go back */
+#define G4_ROPE_KINDS 4 /* RoPE tables per context (Gemma 4 has two kinds of layer) */
 
 struct g4_ctx {
     g4_model *m;
@@ -47,6 +48,10 @@ struct g4_ctx {
     float *router; /* [n_expert] */
     void *qact;    /* encoded activation rows for the fast path */
     size_t qact_row; /* bytes per encoded row slot */
+    /* RoPE (cos, sin) tables of the batch's positions, one per kind of layer (n_rot, base, factors) */
+    int n_rope;
+    struct { int n_rot; float base; const float *ff; float *cs; /* [T][n_rot] */ } rope[G4_ROPE_KINDS];
+    int *rope_of;  /* [n_layer] table index, or -1: computed per head */
 };
 
 g4_ctx_params g4_ctx_default_params(void) {
@@ -104,6 +109,8 @@ void g4_ctx_free(g4_ctx *c) {
                      c->ple, c->plet, c->moe_in, c->moe_acc, c->moe_g, c->moe_y, c->router};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
     free(c->qact);
+    for (int r = 0; r < c->n_rope; r++) free(c->rope[r].cs);
+    free(c->rope_of);
     free(c->q8);
     free(c->gq);
     free(c);
@@ -184,7 +191,23 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     c->qact = malloc(T * c->qact_row);
     c->q8 = malloc(T * H * hd);
     c->gq = malloc(T * H * sizeof *c->gq);
-    if (!ok || !c->qact || !c->q8 || !c->gq) {
+    c->rope_of = malloc((size_t)m->n_layer * sizeof *c->rope_of);
+    for (int l = 0; c->rope_of && l < m->n_layer; l++) {
+        const g4_layer *ly = &m->layers[l];
+        int r = 0;
+        while (r < c->n_rope && !(c->rope[r].n_rot == ly->n_rot && c->rope[r].base == ly->rope_base &&
+                                  c->rope[r].ff == ly->rope_ff))
+            r++;
+        if (r == c->n_rope && r < G4_ROPE_KINDS) {
+            c->rope[r].n_rot = ly->n_rot;
+            c->rope[r].base = ly->rope_base;
+            c->rope[r].ff = ly->rope_ff;
+            c->rope[r].cs = falloc(T * (size_t)ly->n_rot, &ok);
+            c->n_rope++;
+        }
+        c->rope_of[l] = r < c->n_rope ? r : -1;
+    }
+    if (!ok || !c->qact || !c->q8 || !c->gq || !c->rope_of) {
         g4_ctx_free(c);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory allocating inference buffers");
     }
@@ -193,92 +216,202 @@ g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error
     return G4_OK;
 }
 
-/* ---- matrix multiplication: Y[t][r] = W[r] · X[t] for t < T, rows split across the threads ---- */
+/* ---- matrix multiplication: Y[t][r] = W[r] · X[t] for t < T, rows split across the threads ----
+ * A "job" is one weight matrix and its output; one dispatch runs one or several jobs that share their
+ * input (Q/K/V; gate/up), so the input is normed and encoded once and the threads pass one barrier
+ * instead of three. Work is handed out in chunks of rows (or 8-row groups of a repacked matrix) from an
+ * atomic counter, so a thread that is descheduled delays nobody; every row is computed whole by one
+ * thread, so results depend neither on the thread count nor on which jobs were fused. */
+
+typedef struct mm_job {
+    const g4_weight *w;
+    float *Y;
+    size_t ldy;
+    const g4_type_traits *tr;
+    g4_from_float_fn act; /* encoder of the activation rows, or NULL: float rows (dot_f32) */
+    int packed;           /* act encodes for w->rp: groups of 8 rows at a time */
+    size_t ab;            /* bytes per encoded activation row */
+    const uint8_t *qa;    /* the encoded rows */
+    int64_t units;        /* 8-row groups (packed) or rows */
+    int64_t chunk;        /* units per chunk */
+    int64_t nchunks;
+} mm_job;
 
 typedef struct mm_task {
-    const g4_weight *w;
-    const g4_type_traits *tr;
-    const float *X;      /* exact path: float activations */
-    const uint8_t *qa;   /* fast path: encoded activations, ab bytes per row */
-    int packed;          /* qa encoded for w->rp: groups of 8 rows at a time */
-    size_t ab, ldx, ldy;
+    mm_job *jobs;
+    int nj;
+    int glu;             /* jobs 0 (gate) and 1 (up) in step, each chunk then a = gelu(a) * b on its rows */
+    int exact;
+    const float *X;      /* float input rows (after the norm, if any) */
+    size_t ldx;
     int T;
-    float *Y;
-    int64_t chunk;       /* rows handed out at a time */
-    atomic_llong next;   /* next row to hand out */
+    int64_t nchunks;     /* over all jobs (glu: of job 0) */
+    atomic_llong next;
 } mm_task;
 
-/* Threads take chunks of rows from a shared counter, so one that is descheduled delays nobody; every
- * row is computed whole by one thread, so the result does not depend on who computed it. */
-static void mm_rows(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
-    mm_task *k = arg;
-    const g4_weight *w = k->w;
+/* units [u0, u1) of a job for all T tokens */
+static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t u0, int64_t u1) {
+    const g4_weight *w = j->w;
     const int64_t n = w->ne0;
-    float out[G4_BATCH];
-    if (k->packed) { /* chunks of 8-row groups; each group meets the batch G4_RP_MAXT tokens at a time */
-        const int64_t groups = w->ne1 / G4_RP_ROWS;
+    if (j->packed) { /* each group meets the batch G4_RP_MAXT tokens at a time */
         const size_t gb = g4_repack_group_bytes(w->rp, n);
-        for (;;) {
-            const int64_t g0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
-            if (g0 >= groups) break;
-            const int64_t g1 = g0 + k->chunk < groups ? g0 + k->chunk : groups;
-            for (int64_t g = g0; g < g1; g++)
-                for (int t0 = 0; t0 < k->T; t0 += G4_RP_MAXT)
-                    w->rp->gemm(w->packed + (size_t)g * gb, k->qa + (size_t)t0 * k->ab, k->ab,
-                                k->T - t0 < G4_RP_MAXT ? k->T - t0 : G4_RP_MAXT,
-                                k->Y + (size_t)t0 * k->ldy + (size_t)g * G4_RP_ROWS, k->ldy, n);
-        }
+        for (int64_t g = u0; g < u1; g++)
+            for (int t0 = 0; t0 < T; t0 += G4_RP_MAXT)
+                w->rp->gemm(w->packed + (size_t)g * gb, j->qa + (size_t)t0 * j->ab, j->ab,
+                            T - t0 < G4_RP_MAXT ? T - t0 : G4_RP_MAXT, j->Y + (size_t)t0 * j->ldy + (size_t)g * G4_RP_ROWS,
+                            j->ldy, n);
         return;
     }
-    for (;;) {
-        const int64_t r0 = atomic_fetch_add_explicit(&k->next, k->chunk, memory_order_relaxed);
-        if (r0 >= w->ne1) break;
-        const int64_t r1 = r0 + k->chunk < w->ne1 ? r0 + k->chunk : w->ne1;
-        for (int64_t r = r0; r < r1; r++) {
-            const uint8_t *row = w->data + (size_t)r * w->row_bytes;
-            if (k->qa && k->T > 1) { /* one pass over the weight row for the whole batch */
-                g4_dot_q_multi(k->tr, row, k->qa, k->ab, k->T, out, n);
-                for (int t = 0; t < k->T; t++) k->Y[(size_t)t * k->ldy + (size_t)r] = out[t];
-            } else if (k->qa) {
-                k->Y[r] = k->tr->dot_q(row, k->qa, n);
-            } else {
-                for (int t = 0; t < k->T; t++)
-                    k->Y[(size_t)t * k->ldy + (size_t)r] = k->tr->dot_f32(row, k->X + (size_t)t * k->ldx, n);
-            }
+    float out[G4_BATCH];
+    for (int64_t r = u0; r < u1; r++) {
+        const uint8_t *row = w->data + (size_t)r * w->row_bytes;
+        if (j->act && T > 1) { /* one pass over the weight row for the whole batch */
+            g4_dot_q_multi(j->tr, row, j->qa, j->ab, T, out, n);
+            for (int t = 0; t < T; t++) j->Y[(size_t)t * j->ldy + (size_t)r] = out[t];
+        } else if (j->act) {
+            j->Y[r] = j->tr->dot_q(row, j->qa, n);
+        } else {
+            for (int t = 0; t < T; t++) j->Y[(size_t)t * j->ldy + (size_t)r] = j->tr->dot_f32(row, X + (size_t)t * ldx, n);
         }
     }
 }
 
-static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t ldx, float *Y, size_t ldy) {
-    const g4_type_traits *tr = g4_type_traits_get(w->type);
+static void mm_chunk(const mm_task *k, const mm_job *j, int64_t ci, int64_t *r0, int64_t *r1) {
+    const int64_t u0 = ci * j->chunk, u1 = u0 + j->chunk < j->units ? u0 + j->chunk : j->units;
+    mm_units(j, k->X, k->ldx, k->T, u0, u1);
+    *r0 = j->packed ? u0 * G4_RP_ROWS : u0;
+    *r1 = j->packed ? u1 * G4_RP_ROWS : u1;
+}
+
+static void mm_run(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    mm_task *k = arg;
+    for (;;) {
+        int64_t ci = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed), r0, r1;
+        if (ci >= k->nchunks) break;
+        if (k->glu) {
+            mm_chunk(k, &k->jobs[0], ci, &r0, &r1);
+            mm_chunk(k, &k->jobs[1], ci, &r0, &r1);
+            /* r0 is a multiple of 8: the vector lanes of the GELU meet the same elements as in a call on the
+             * whole row, so the result does not depend on the chunking */
+            for (int t = 0; t < k->T; t++)
+                (k->exact ? g4_gelu_mul : g4_gelu_mul_fast)(k->jobs[0].Y + (size_t)t * k->jobs[0].ldy + r0,
+                                                            k->jobs[1].Y + (size_t)t * k->jobs[1].ldy + r0,
+                                                            (size_t)(r1 - r0));
+            continue;
+        }
+        int j = 0;
+        while (ci >= k->jobs[j].nchunks) ci -= k->jobs[j++].nchunks;
+        mm_chunk(k, &k->jobs[j], ci, &r0, &r1);
+    }
+}
+
+/* how a job runs: the encoded-activation path when there is one (fast mode), chunk sizes for nth threads */
+static void mm_plan(const g4_ctx *c, mm_job *j, int nth) {
+    const g4_weight *w = j->w;
     const int64_t n = w->ne0;
     const g4_type_traits *at = NULL;
-    mm_task k = {.w = w, .tr = tr, .X = X, .ldx = ldx, .ldy = ldy, .T = T, .Y = Y};
-    const int nth = g4_pool_size(c->pool);
-    /* about 8 chunks per thread, at least 4 rows each */
-    k.chunk = w->ne1 / (8 * nth) > 4 ? w->ne1 / (8 * nth) : 4;
-    atomic_init(&k.next, 0);
+    j->tr = g4_type_traits_get(w->type);
+    j->act = NULL;
+    j->packed = 0;
+    j->ab = 0;
     if (!c->p.exact && w->packed && g4_repack_act_bytes(w->rp, n) <= c->qact_row) {
-        k.ab = g4_repack_act_bytes(w->rp, n);
-        for (int t = 0; t < T; t++) w->rp->act(X + (size_t)t * ldx, c->qact + (size_t)t * k.ab, n);
-        k.qa = c->qact;
-        k.packed = 1;
-        const int64_t groups = w->ne1 / G4_RP_ROWS;
-        k.chunk = groups / (8 * nth) > 1 ? groups / (8 * nth) : 1;
-    } else if (!c->p.exact && tr->dot_q && (at = g4_type_traits_get(tr->vec_dot_type)) && at->from_float &&
-        g4_type_row_bytes(tr->vec_dot_type, n) <= c->qact_row) {
-        k.ab = g4_type_row_bytes(tr->vec_dot_type, n);
-        uint8_t *qa = c->qact;
-        for (int t = 0; t < T; t++) at->from_float(X + (size_t)t * ldx, qa + (size_t)t * k.ab, n);
-        k.qa = qa;
+        j->packed = 1;
+        j->act = w->rp->act;
+        j->ab = g4_repack_act_bytes(w->rp, n);
+    } else if (!c->p.exact && j->tr->dot_q && (at = g4_type_traits_get(j->tr->vec_dot_type)) && at->from_float &&
+               g4_type_row_bytes(j->tr->vec_dot_type, n) <= c->qact_row) {
+        j->act = at->from_float;
+        j->ab = g4_type_row_bytes(j->tr->vec_dot_type, n);
     }
-    /* small products are not worth waking the workers */
-    if ((uint64_t)w->ne1 * (uint64_t)n * (uint64_t)T < 32768) {
-        k.chunk = w->ne1;
-        mm_rows(&k, 0, 1);
+    /* about 8 chunks per thread: at least one group, or 8 rows */
+    if (j->packed) {
+        j->units = w->ne1 / G4_RP_ROWS;
+        j->chunk = j->units / (8 * nth) > 1 ? j->units / (8 * nth) : 1;
+    } else {
+        j->units = w->ne1;
+        j->chunk = (w->ne1 / (8 * nth) + 7) / 8 * 8;
+        if (j->chunk < 8) j->chunk = 8;
     }
-    else g4_pool_run(c->pool, mm_rows, &k);
+    j->nchunks = (j->units + j->chunk - 1) / j->chunk;
+}
+
+typedef struct prep_task {
+    const g4_ctx *c;
+    const float *X;
+    size_t ldx;
+    float *Xn;          /* normed rows (D apart), or NULL: no norm */
+    const float *norm;  /* RMS norm weights, or NULL for an unweighted norm */
+    int64_t n;
+    const mm_job *job;  /* encoder and destination */
+    int T;
+    atomic_int next;
+} prep_task;
+
+/* norm + encode of one row, in one pass while the row is in L1 */
+static void prep_row(const prep_task *k, int t) {
+    const float *x = k->X + (size_t)t * k->ldx;
+    if (k->Xn) {
+        float *xn = k->Xn + (size_t)t * (size_t)k->n;
+        g4_rmsnorm(xn, x, k->norm, (int)k->n, k->c->m->eps);
+        x = xn;
+    }
+    if (k->job->act) k->job->act(x, (uint8_t *)k->job->qa + (size_t)t * k->job->ab, k->n);
+}
+
+static void prep_run(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    prep_task *k = arg;
+    for (int t; (t = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed)) < k->T;) prep_row(k, t);
+}
+
+/* Y_j = W_j · norm(X) for the jobs (same input size). With xn, X is first RMS-normed into xn (with the
+ * weights norm, or none when norm is NULL and the norm is wanted: norm_on) and the products read xn. glu:
+ * jobs 0 and 1 are gate and up of a gated MLP, and jobs[0].Y becomes gelu(gate) * up. Jobs whose
+ * activation encodings differ are run one dispatch each. */
+static void matmul_jobs(g4_ctx *c, const float *X, size_t ldx, int T, float *xn, const float *norm, mm_job *jobs,
+                        int nj, int glu) {
+    const int nth = g4_pool_size(c->pool);
+    const int64_t n = jobs[0].w->ne0;
+    for (int j = 0; j < nj; j++) mm_plan(c, &jobs[j], nth);
+    int same = 1;
+    for (int j = 1; j < nj; j++)
+        same &= jobs[j].act == jobs[0].act && jobs[j].ab == jobs[0].ab && jobs[j].w->ne0 == n;
+    if (glu)
+        same &= jobs[0].packed == jobs[1].packed && jobs[0].units == jobs[1].units && jobs[0].chunk == jobs[1].chunk;
+    if (!same) { /* one at a time; the first one norms the input */
+        matmul_jobs(c, X, ldx, T, xn, norm, &jobs[0], 1, 0);
+        for (int j = 1; j < nj; j++) matmul_jobs(c, xn ? xn : X, xn ? (size_t)n : ldx, T, NULL, NULL, &jobs[j], 1, 0);
+        if (glu)
+            for (int t = 0; t < T; t++)
+                (c->p.exact ? g4_gelu_mul : g4_gelu_mul_fast)(jobs[0].Y + (size_t)t * jobs[0].ldy,
+                                                              jobs[1].Y + (size_t)t * jobs[1].ldy, (size_t)jobs[0].w->ne1);
+        return;
+    }
+    for (int j = 0; j < nj; j++) jobs[j].qa = c->qact;
+    /* norm and encoding: a pass per row, shared out over the threads for a batch */
+    if (xn || jobs[0].act) {
+        prep_task p = {.c = c, .X = X, .ldx = ldx, .Xn = xn, .norm = norm, .n = n, .job = &jobs[0], .T = T};
+        atomic_init(&p.next, 0);
+        if (T >= 4 && nth > 1) g4_pool_run(c->pool, prep_run, &p);
+        else
+            for (int t = 0; t < T; t++) prep_row(&p, t);
+    }
+    mm_task k = {.jobs = jobs, .nj = nj, .glu = glu, .exact = c->p.exact, .X = xn ? xn : X,
+                 .ldx = xn ? (size_t)n : ldx, .T = T};
+    if (glu) k.nchunks = jobs[0].nchunks;
+    else
+        for (int j = 0; j < nj; j++) k.nchunks += jobs[j].nchunks;
+    atomic_init(&k.next, 0);
+    uint64_t work = 0;
+    for (int j = 0; j < nj; j++) work += (uint64_t)jobs[j].w->ne1 * (uint64_t)n * (uint64_t)T;
+    if (work < 32768) mm_run(&k, 0, 1); /* small products are not worth waking the workers */
+    else g4_pool_run(c->pool, mm_run, &k);
+}
+
+static void matmul(g4_ctx *c, const g4_weight *w, const float *X, int T, size_t ldx, float *Y, size_t ldy) {
+    mm_job j = {.w = w, .Y = Y, .ldy = ldy};
+    matmul_jobs(c, X, ldx, T, NULL, NULL, &j, 1, 0);
 }
 
 /* ---- stages ---- */
@@ -466,44 +599,84 @@ static void attend(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- per-head work between the Q/K/V products and attention: q and k norms, RoPE, the cache write ----
+ * Items are (token, query head) and (token, KV head) pairs, each done in one pass while the head is in
+ * L1: a query head is normed, rotated by RoPE (and for a packed cache rotated by the Hadamard transform and
+ * quantized); a KV head's K is normed and rotated, its V normed, and both are written to the cache. */
+
+typedef struct heads_task {
+    g4_ctx *c;
+    const g4_layer *ly;
+    g4_kv_layer *cache;
+    int T, n_q, n_items;
+    const float *cs; /* the RoPE table of the layer, or NULL */
+    atomic_int next;
+} heads_task;
+
+static void rope_head(const heads_task *k, float *x, int t) {
+    const g4_layer *ly = k->ly;
+    if (k->cs) g4_rope_neox_cs(x, ly->n_rot, k->cs + (size_t)t * (size_t)ly->n_rot);
+    else g4_rope_neox(x, ly->head_dim, ly->n_rot, k->c->n_past + t, ly->rope_base, ly->rope_ff);
+}
+
+static void head_item(const heads_task *k, int i) {
+    g4_ctx *c = k->c;
+    const g4_layer *ly = k->ly;
+    const int H = c->m->n_head, hd = ly->head_dim, nkv = ly->n_head_kv;
+    const size_t qw = (size_t)H * hd, kw = (size_t)nkv * hd;
+    const float eps = c->m->eps;
+    if (i < k->n_q) {
+        const int t = i / H, h = i % H;
+        float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
+        g4_rmsnorm(qh, qh, ly->q_norm, hd, eps);
+        rope_head(k, qh, t);
+        if (k->cache->packed) { /* rotate the query once, and quantize it for the integer scores */
+            k->cache->pk->kern->rotate(k->cache->pk, qh, qh);
+            g4_tq_gqa_query_init(k->cache->pk, qh, c->q8 + (size_t)t * qw + (size_t)h * hd, &c->gq[(size_t)t * H + h]);
+        }
+        return;
+    }
+    i -= k->n_q;
+    const int t = i / nkv, g = i % nkv;
+    float *kh = c->k + (size_t)t * kw + (size_t)g * hd, *vh = c->v + (size_t)t * kw + (size_t)g * hd;
+    g4_rmsnorm(kh, kh, ly->k_norm, hd, eps);
+    rope_head(k, kh, t);
+    g4_rmsnorm(vh, vh, NULL, hd, eps);
+    if (k->cache->packed) g4_kv_store_packed_head(k->cache, t, c->n_past + t, g, kh, vh);
+    else g4_kv_store_head(k->cache, c->n_past + t, g, kh, vh);
+}
+
+static void heads_run(void *arg, int ith, int nth) {
+    (void)ith, (void)nth;
+    heads_task *k = arg;
+    for (int i; (i = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed)) < k->n_items;) head_item(k, i);
+}
+
 static void attention(g4_ctx *c, int l, int T) {
     const g4_model *m = c->m;
     const g4_layer *ly = &m->layers[l];
     const int D = m->n_embd, H = m->n_head, hd = ly->head_dim, nkv = ly->n_head_kv;
     const size_t qw = (size_t)H * hd, kw = (size_t)nkv * hd;
-    const int p0 = c->n_past;
-
-    for (int t = 0; t < T; t++) g4_rmsnorm(c->xn + (size_t)t * D, c->x + (size_t)t * D, ly->attn_norm, D, m->eps);
-    matmul(c, &ly->wq, c->xn, T, (size_t)D, c->q, qw);
-    for (int t = 0; t < T; t++)
-        for (int h = 0; h < H; h++) {
-            float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
-            g4_rmsnorm(qh, qh, ly->q_norm, hd, m->eps);
-            g4_rope_neox(qh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
-        }
     g4_kv_layer *cache = &c->kv.layers[ly->kv_src];
-    if (cache->packed) /* rotate the queries once, and quantize them for the integer scores */
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < H; h++) {
-                float *qh = c->q + (size_t)t * qw + (size_t)h * hd;
-                cache->pk->kern->rotate(cache->pk, qh, qh);
-                g4_tq_gqa_query_init(cache->pk, qh, c->q8 + (size_t)t * qw + (size_t)h * hd, &c->gq[(size_t)t * H + h]);
-            }
+
+    /* Q, K and V in one dispatch on the normed input (K and V only where this layer writes the cache) */
+    mm_job jobs[3] = {{.w = &ly->wq, .Y = c->q, .ldy = qw}};
+    int nj = 1;
     if (ly->kv_src == l) {
-        matmul(c, &ly->wk, c->xn, T, (size_t)D, c->k, kw);
-        if (ly->has_v) matmul(c, &ly->wv, c->xn, T, (size_t)D, c->v, kw);
-        else memcpy(c->v, c->k, (size_t)T * kw * sizeof(float)); /* K=V: V is the raw K projection */
-        for (int t = 0; t < T; t++) {
-            for (int g = 0; g < nkv; g++) {
-                float *kh = c->k + (size_t)t * kw + (size_t)g * hd, *vh = c->v + (size_t)t * kw + (size_t)g * hd;
-                g4_rmsnorm(kh, kh, ly->k_norm, hd, m->eps);
-                g4_rope_neox(kh, hd, ly->n_rot, p0 + t, ly->rope_base, ly->rope_ff);
-                g4_rmsnorm(vh, vh, NULL, hd, m->eps);
-            }
-            if (cache->packed) g4_kv_store_packed(cache, t, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
-            else g4_kv_store(cache, p0 + t, c->k + (size_t)t * kw, c->v + (size_t)t * kw);
-        }
+        jobs[nj++] = (mm_job){.w = &ly->wk, .Y = c->k, .ldy = kw};
+        if (ly->has_v) jobs[nj++] = (mm_job){.w = &ly->wv, .Y = c->v, .ldy = kw};
     }
+    matmul_jobs(c, c->x, (size_t)D, T, c->xn, ly->attn_norm, jobs, nj, 0);
+    if (ly->kv_src == l && !ly->has_v) memcpy(c->v, c->k, (size_t)T * kw * sizeof(float)); /* K=V: the raw K */
+
+    heads_task hk = {.c = c, .ly = ly, .cache = cache, .T = T, .n_q = T * H,
+                     .cs = c->rope_of[l] >= 0 ? c->rope[c->rope_of[l]].cs : NULL};
+    hk.n_items = hk.n_q + (ly->kv_src == l ? T * nkv : 0);
+    atomic_init(&hk.next, 0);
+    if (T >= 2 && g4_pool_size(c->pool) > 1) g4_pool_run(c->pool, heads_run, &hk);
+    else
+        for (int i = 0; i < hk.n_items; i++) head_item(&hk, i);
+
     att_task k = {.c = c, .ly = ly, .cache = cache, .T = T};
     const int pairs = T * nkv;
     /* fewer (token, KV head) pairs than threads: share out the splits (the buffer holds them when
@@ -533,14 +706,13 @@ static void gelu_mul(const g4_ctx *c, float *a, const float *b, size_t n) {
     (c->p.exact ? g4_gelu_mul : g4_gelu_mul_fast)(a, b, n);
 }
 
-/* out[t] = down(gelu(gate(in[t])) * up(in[t])) */
-static void mlp(g4_ctx *c, const g4_weight *gate, const g4_weight *up, const g4_weight *down, const float *in, int T,
-                float *out) {
-    const int D = c->m->n_embd, F = (int)gate->ne1;
-    matmul(c, gate, in, T, (size_t)D, c->ffa, (size_t)F);
-    matmul(c, up, in, T, (size_t)D, c->ffb, (size_t)F);
-    gelu_mul(c, c->ffa, c->ffb, (size_t)T * F);
-    matmul(c, down, c->ffa, T, (size_t)F, out, (size_t)D);
+/* out[t] = down(gelu(gate(n[t])) * up(n[t])) with n = rms(x) * norm: the norm, gate, up and GELU in
+ * one dispatch */
+static void mlp(g4_ctx *c, const g4_layer *ly, const float *x, int T, float *out) {
+    const int D = c->m->n_embd, F = (int)ly->gate.ne1;
+    mm_job jobs[2] = {{.w = &ly->gate, .Y = c->ffa, .ldy = (size_t)F}, {.w = &ly->up, .Y = c->ffb, .ldy = (size_t)F}};
+    matmul_jobs(c, x, (size_t)D, T, c->xn, ly->ffn_norm, jobs, 2, 1);
+    matmul(c, &ly->down, c->ffa, T, (size_t)F, out, (size_t)D);
 }
 
 /* MoE branch for one token: sum over the top-k experts of w_k * expert_k(rms(x) * pre_ffw_norm_2) */
@@ -593,8 +765,7 @@ static void feed_forward(g4_ctx *c, int l, int T) {
     const g4_model *m = c->m;
     const g4_layer *ly = &m->layers[l];
     const int D = m->n_embd;
-    for (int t = 0; t < T; t++) g4_rmsnorm(c->xn + (size_t)t * D, c->x + (size_t)t * D, ly->ffn_norm, D, m->eps);
-    mlp(c, &ly->gate, &ly->up, &ly->down, c->xn, T, c->t1);
+    mlp(c, ly, c->x, T, c->t1);
     for (int t = 0; t < T; t++) {
         float *x = c->x + (size_t)t * D, *d = c->t1 + (size_t)t * D;
         if (ly->is_moe) {
@@ -642,6 +813,10 @@ static void output_logits(g4_ctx *c, int t, float *logits) {
 static int forward_batch(g4_ctx *c, const int32_t *tok, int T, float *logits, int all) {
     const g4_model *m = c->m;
     embed(c, tok, T);
+    for (int r = 0; r < c->n_rope; r++)
+        for (int t = 0; t < T; t++)
+            g4_rope_cs(c->rope[r].cs + (size_t)t * (size_t)c->rope[r].n_rot, c->rope[r].n_rot, c->n_past + t,
+                       c->rope[r].base, c->rope[r].ff);
     if (m->n_embd_per_layer > 0) per_layer_inputs(c, tok, T);
     for (int l = 0; l < m->n_layer; l++) {
         if (c->abort_fn && c->abort_fn(c->abort_user)) return 0;
