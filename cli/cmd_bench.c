@@ -24,7 +24,7 @@ extern const char *g4_types_isa(void) __attribute__((weak));
 
 static const char *usage =
     "usage: g4 bench MODEL [--threads N] [--prompt N] [--gen N] [--depth N] [--kv SPEC]\n"
-    "                [--fill eval|random] [--ctx N] [--reps R] [--seed S] [--json]\n"
+    "                [--fill eval|random] [--ctx N] [--top K] [--reps R] [--seed S] [--json]\n"
     "\n"
     "Measures prompt processing (one g4_eval of N pseudo-random token ids), decode (G single-token\n"
     "evaluations, each fed the most likely token of the previous one), the time to first token\n"
@@ -40,6 +40,9 @@ static const char *usage =
     "                random writes pseudo-random K and V vectors straight into the cache (seconds\n"
     "                instead of hours at D = 32768; decode speed does not depend on the values)\n"
     "  --ctx N       context length (default: depth + prompt + gen)\n"
+    "  --top K       take only the K largest logits of each step (g4_eval_top, what g4 run does when\n"
+    "                the sampler allows: greedy K = 1, Gemma's default top-k 64); default 0: every\n"
+    "                logit, then the argmax (what llama-bench's numbers include)\n"
     CLI_KV_HELP
     "  --reps R      repetitions; the median of each measure is reported (default 1)\n"
     "  --seed S      seed of the pseudo-random token ids (default 1)\n"
@@ -174,7 +177,7 @@ static void cpu_name(char *buf, size_t n) {
 
 int g4_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL;
-    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1, ctx = 0;
+    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1, ctx = 0, top = 0;
     int json = 0, fill_random = 0;
     g4_ctx_params p = g4_ctx_default_params();
     for (int i = 1; i < argc; i++) {
@@ -185,7 +188,7 @@ int g4_cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--threads") || !strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--depth") ||
                  !strcmp(a, "--reps") || !strcmp(a, "--seed") || !strcmp(a, "--kv") || !strcmp(a, "--ctx") ||
-                 !strcmp(a, "--fill")) {
+                 !strcmp(a, "--fill") || !strcmp(a, "--top")) {
             if (i + 1 >= argc) cli_die_usage(usage, "bench: option %s needs a value", a);
             const char *v = argv[++i];
             if (!strcmp(a, "--kv")) cli_kv_option(usage, v, &p);
@@ -194,7 +197,9 @@ int g4_cmd_bench(int argc, char **argv) {
                 else if (!strcmp(v, "random")) fill_random = 1;
                 else cli_die_usage(usage, "bench: --fill takes eval or random, not '%s'", v);
             }
-            else if (!strcmp(a, "--ctx")) {
+            else if (!strcmp(a, "--top")) {
+                if (!cli_parse_int(v, 0, 1 << 20, &top)) cli_die_usage(usage, "bench: bad --top '%s' (0..1048576)", v);
+            } else if (!strcmp(a, "--ctx")) {
                 if (!cli_parse_int(v, 1, 1 << 22, &ctx)) cli_die_usage(usage, "bench: bad --ctx '%s' (1..4194304)", v);
             } else if (!strcmp(a, "--threads")) {
                 if (!cli_parse_int(v, 1, 256, &threads)) cli_die_usage(usage, "bench: bad --threads '%s' (1..256)", v);
@@ -262,8 +267,10 @@ int g4_cmd_bench(int argc, char **argv) {
     size_t V = (size_t)info.n_vocab;
     float *logits = malloc(V * sizeof *logits);
     int32_t *ids = malloc((size_t)(depth > n_prompt ? depth : n_prompt) * sizeof *ids);
+    int32_t *top_ids = malloc((size_t)(top ? top : 1) * sizeof *top_ids);
+    int n_top;
     double pp[MAX_REPS], tg[MAX_REPS], ttft[MAX_REPS], fill[MAX_REPS];
-    if (!logits || !ids) {
+    if (!logits || !ids || !top_ids) {
         fprintf(stderr, "g4: out of memory\n");
         goto done;
     }
@@ -285,15 +292,26 @@ int g4_cmd_bench(int argc, char **argv) {
         }
         random_tokens(ids, (int)n_prompt, (int)V, &rng);
         double t0 = now_s();
-        if (g4_eval(c, ids, (int)n_prompt, logits, 0, &err)) goto eval_failed;
-        int32_t tok = argmax(logits, (int)V);
+        int32_t tok;
+        if (top) { /* the logits array takes the top values */
+            if (g4_eval_top(c, ids, (int)n_prompt, (int)top, top_ids, logits, &n_top, &err)) goto eval_failed;
+            tok = n_top ? top_ids[0] : 0;
+        } else {
+            if (g4_eval(c, ids, (int)n_prompt, logits, 0, &err)) goto eval_failed;
+            tok = argmax(logits, (int)V);
+        }
         double t1 = now_s();
         ttft[r] = t1 - t0;
         pp[r] = (double)n_prompt / (t1 - t0);
         t0 = now_s();
         for (long i = 0; i < n_gen; i++) {
-            if (g4_eval(c, &tok, 1, logits, 0, &err)) goto eval_failed;
-            tok = argmax(logits, (int)V);
+            if (top) {
+                if (g4_eval_top(c, &tok, 1, (int)top, top_ids, logits, &n_top, &err)) goto eval_failed;
+                tok = n_top ? top_ids[0] : 0;
+            } else {
+                if (g4_eval(c, &tok, 1, logits, 0, &err)) goto eval_failed;
+                tok = argmax(logits, (int)V);
+            }
         }
         t1 = now_s();
         tg[r] = (double)n_gen / (t1 - t0);
@@ -327,8 +345,8 @@ int g4_cmd_bench(int argc, char **argv) {
             printf("repacked     %d matrices into 8-row interleaved copies, %s (their file pages released)\n",
                    after.n_repacked, cli_human_bytes((double)after.repacked_bytes, b1, sizeof b1));
         printf("machine      %s, %d threads, kernels %s\n", cpu, n_threads, isa);
-        printf("run          prompt %ld, decode %ld, depth %ld%s, context %ld, median of %ld\n", n_prompt, n_gen, depth,
-               depth && fill_random ? " (random K/V)" : "", n_ctx, reps);
+        printf("run          prompt %ld, decode %ld, depth %ld%s, context %ld, %s, median of %ld\n", n_prompt, n_gen, depth,
+               depth && fill_random ? " (random K/V)" : "", n_ctx, top ? "top-k logits" : "every logit", reps);
         printf("KV cache     %s: %s\n", kvs, kvsum);
         printf("\n");
         printf("  %-28s %12s\n", "measure", "value");
@@ -363,6 +381,7 @@ int g4_cmd_bench(int argc, char **argv) {
             json_str(kvs);
             printf(",\"kv_layers\":");
             json_str(kvsum);
+            printf(",\"top\":%ld", top);
             printf(",\"fill\":\"%s\",\"n_ctx\":%ld,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld", fill_random ? "random" : "eval", n_ctx, n_prompt,
                    n_gen, depth, reps);
             printf(",\"pp_tok_s\":%.4f,\"tg_tok_s\":%.4f,\"ttft_s\":%.6f,\"load_s\":%.6f", pp_m, tg_m, ttft_m, load_s);
@@ -388,6 +407,7 @@ eval_failed:
     } else fprintf(stderr, "g4: %s\n", err.msg);
 done:
     free(ids);
+    free(top_ids);
     free(logits);
     g4_ctx_free(c);
     g4_model_free(m);

@@ -187,6 +187,13 @@ g4_status g4_ctx_fill_random(g4_ctx *c, int n, uint64_t seed, g4_error *err);
  * all_logits is set ([n x n_vocab]), else for the last position only. */
 g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int all_logits,
                   g4_error *err);
+/* Like g4_eval, but instead of the whole logit row of the last position, only its k largest logits:
+ * ids[] and logits[] (k entries each) sorted by decreasing logit, ties by lower id, NaN and -inf left
+ * out (*n_top says how many there are, at most k). The values are exactly those g4_eval gives; the
+ * threads pick them while the LM head is computed, so no pass over the vocabulary is left for the
+ * caller (the sampler's top-k or greedy step). */
+g4_status g4_eval_top(g4_ctx *c, const int32_t *tokens, int n, int k, int32_t *ids, float *logits, int *n_top,
+                      g4_error *err);
 
 /* ---- tokenizer ----------------------------------------------------------------------------------
  * Text <-> token ids from a GGUF file's tokenizer.ggml.* metadata, bit-exact with llama.cpp for the two

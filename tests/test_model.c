@@ -7,7 +7,9 @@
 #include "model/model.h"
 #include "quant/types.h"
 
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -286,6 +288,74 @@ static void test_consistency(const char *path) {
     g4_model_free(m);
 }
 
+/* ---- g4_eval_top: the k largest logits equal the largest of g4_eval's row, ties by lower id ---- */
+
+static const float *g_row;
+static int cmp_desc(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (g_row[x] != g_row[y]) return g_row[x] > g_row[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static void test_top(const char *path) {
+    g4_error err;
+    g4_model *m;
+    if (g4_model_open(&m, path, &err)) {
+        CHECK(0, "open %s: %s", path, err.msg);
+        return;
+    }
+    g4_model_info in;
+    g4_model_get_info(m, &in);
+    const int V = in.n_vocab, N = 45;
+    int32_t tok[N];
+    for (int i = 0; i < N; i++) tok[i] = (int32_t)((i * 2654435761u) % (uint32_t)V);
+    float *row = malloc((size_t)V * sizeof *row), *vals = malloc((size_t)V * sizeof *vals);
+    int32_t *ref = malloc((size_t)V * sizeof *ref), *ids = malloc((size_t)V * sizeof *ids);
+    const int ks[] = {1, 7, 64, V};
+    for (int mode = 0; mode < 4 && row && vals && ref && ids; mode++) {
+        g4_ctx_params p = g4_ctx_default_params();
+        p.n_ctx = 64;
+        p.exact = mode & 1;
+        p.n_threads = mode & 2 ? 3 : 1;
+        for (int step = 0; step < 2; step++) { /* a prompt of N, then one more token */
+            const int32_t *t = step ? tok + N - 1 : tok;
+            const int n = step ? 1 : N - 1;
+            g4_ctx *c;
+            CHECK(g4_ctx_new(&c, m, &p, &err) == G4_OK, "ctx: %s", err.msg);
+            if (step) CHECK(g4_eval(c, tok, N - 1, NULL, 0, &err) == G4_OK, "prompt");
+            CHECK(g4_eval(c, t, n, row, 0, &err) == G4_OK, "eval: %s", err.msg);
+            int nref = 0;
+            for (int i = 0; i < V; i++)
+                if (row[i] > -INFINITY) ref[nref++] = i;
+            g_row = row;
+            qsort(ref, (size_t)nref, sizeof *ref, cmp_desc);
+            for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++) {
+                const int k = ks[ki];
+                g4_ctx_truncate(c, step ? N - 1 : 0, NULL);
+                int nt = -1, bad = 0;
+                CHECK(g4_eval_top(c, t, n, k, ids, vals, &nt, &err) == G4_OK, "eval_top: %s", err.msg);
+                const int want = k < nref ? k : nref;
+                for (int i = 0; i < want && nt == want; i++)
+                    bad += ids[i] != ref[i] || memcmp(&vals[i], &row[ref[i]], sizeof(float)) != 0;
+                CHECK(nt == want && !bad, "%s: top-%d (%s, %d threads, %s): %d of %d entries differ from g4_eval's row", path,
+                      k, p.exact ? "exact" : "default", p.n_threads, step ? "decode" : "prompt", nt == want ? bad : -1, want);
+                CHECK(g4_ctx_n_past(c) == (step ? N : N - 1), "eval_top advances the context");
+            }
+            g4_ctx_free(c);
+        }
+    }
+    int nt;
+    g4_ctx *c;
+    g4_ctx_params p = g4_ctx_default_params();
+    p.n_ctx = 8;
+    CHECK(g4_ctx_new(&c, m, &p, &err) == G4_OK, "ctx");
+    CHECK(g4_eval_top(c, tok, 1, 0, ids, vals, &nt, &err) == G4_ERR_ARG && g4_ctx_n_past(c) == 0, "k = 0 refused");
+    CHECK(g4_eval_top(c, tok, 9, 3, ids, vals, &nt, &err) == G4_ERR_CONTEXT && nt == 0, "overflow refused: %s", err.msg);
+    g4_ctx_free(c);
+    free(row), free(vals), free(ref), free(ids);
+    g4_model_free(m);
+}
+
 int main(void) {
     char e2b[512], moe[512], dense[512];
     snprintf(e2b, sizeof e2b, "%s/models/e2b-F32.gguf", t_oracle());
@@ -336,6 +406,11 @@ int main(void) {
     test_consistency(e2b);
     test_consistency(moe);
     test_consistency(dense);
+    test_top(e2b);
+    test_top(dense);
+    char e4b[512];
+    snprintf(e4b, sizeof e4b, "%s/models/e4b-Q4_0.gguf", t_oracle());
+    test_top(e4b);
     rmdir(tmpdir);
     return t_done();
 }

@@ -5,6 +5,7 @@
 #include "sampler/sampler.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static g4_sampler_params plain(void) {
@@ -41,7 +42,74 @@ static void expect_cands(g4_sampler *s, const float *logits, const int *ids, con
     }
 }
 
+/* the top-k path (g4_sampler_sample_top on the k largest logits, as g4_eval_top gives them) draws the
+ * same tokens as the full row, whenever g4_sampler_top_k says it may be used */
+static const float *g_lg;
+static int cmp_desc(const void *a, const void *b) {
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (g_lg[x] != g_lg[y]) return g_lg[x] > g_lg[y] ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static void test_top_path(void) {
+    enum { V = 3000, STEPS = 200 };
+    static float lg[V];
+    static int32_t ids[V];
+    static float vals[V];
+    const float temps[] = {0.0f, 0.7f, 1.0f, 1.5f};
+    const int topks[] = {0, 1, 5, 40, 64};
+    uint64_t st = 12345;
+    int used = 0, same = 0, total = 0;
+    for (size_t ti = 0; ti < sizeof temps / sizeof temps[0]; ti++)
+        for (size_t ki = 0; ki < sizeof topks / sizeof topks[0]; ki++)
+            for (int pen = 0; pen < 2; pen++) {
+                g4_sampler_params p = g4_sampler_default_params();
+                p.temperature = temps[ti];
+                p.top_k = topks[ki];
+                p.top_p = 0.9f;
+                p.min_p = 0.02f;
+                p.seed = 99 + ti * 10 + ki;
+                if (pen) p.repeat_penalty = 1.3f, p.penalty_last_n = 16;
+                g4_sampler *a = mk(&p, V), *b = mk(&p, V);
+                for (int step = 0; step < STEPS; step++) {
+                    for (int i = 0; i < V; i++) { /* peaked logits with ties and a few -inf / NaN */
+                        st = st * 6364136223846793005ull + 1442695040888963407ull;
+                        const int r = (int)(st >> 40) % 1000;
+                        lg[i] = r < 3 ? -INFINITY : r < 5 ? NAN : (float)((int)(st >> 33) % 64) * 0.25f - (i % 97 == 0 ? 0 : 6);
+                    }
+                    const int k = g4_sampler_top_k(b);
+                    const int ta = g4_sampler_sample(a, lg);
+                    int tb;
+                    if (k > 0) {
+                        int n = 0;
+                        for (int i = 0; i < V; i++)
+                            if (lg[i] > -INFINITY) ids[n++] = i;
+                        g_lg = lg;
+                        qsort(ids, (size_t)n, sizeof *ids, cmp_desc);
+                        if (n > k) n = k;
+                        for (int i = 0; i < n; i++) vals[i] = lg[ids[i]];
+                        tb = g4_sampler_sample_top(b, ids, vals, n);
+                        used++;
+                    } else {
+                        tb = g4_sampler_sample(b, lg);
+                    }
+                    same += ta == tb;
+                    total++;
+                    g4_sampler_accept(a, ta);
+                    g4_sampler_accept(b, tb);
+                    if (ta != tb) break;
+                }
+                CHECK(g4_sampler_top_k(b) == (pen ? 0 : temps[ti] <= 0 ? 1 : topks[ki]),
+                      "top_k %d for temperature %g, top-k %d, penalties %d", g4_sampler_top_k(b), temps[ti], topks[ki], pen);
+                g4_sampler_free(a);
+                g4_sampler_free(b);
+            }
+    CHECK(same == total && used > total / 3, "top-k path: %d of %d draws equal to the full row's (%d on the top-k path)", same,
+          total, used);
+}
+
 int main(void) {
+    test_top_path();
     enum { V = 6 };
     const double prob[V] = {0.05, 0.5, 0.1, 0.3, 0.05, 0.0};
     float lg[V];

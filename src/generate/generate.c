@@ -56,6 +56,22 @@ static size_t utf8_start(const char *buf, size_t at) {
     return at;
 }
 
+/* what the next draw is made from: every logit, or the n_top largest */
+typedef struct step {
+    int kmax;        /* room in ids / vals (0: always every logit) */
+    float *logits;   /* [n_vocab] */
+    int32_t *ids;
+    float *vals;
+    int n_top;       /* -1: logits holds the row */
+} step;
+
+static g4_status eval_step(g4_ctx *c, const g4_sampler *s, step *st, const int32_t *toks, int n, g4_error *err) {
+    const int k = g4_sampler_top_k(s);
+    if (k > 0 && k <= st->kmax) return g4_eval_top(c, toks, n, k, st->ids, st->vals, &st->n_top, err);
+    st->n_top = -1;
+    return g4_eval(c, toks, n, st->logits, 0, err);
+}
+
 g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t *prompt, int n_prompt,
                       const g4_gen_params *gp, g4_gen_text_fn on_text, void *user, g4_gen_stats *st,
                       g4_error *err) {
@@ -82,12 +98,22 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     st->n_prompt = n_prompt;
     st->n_prompt_cached = common;
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
+    /* when the draw depends only on the k largest logits (greedy, or top-k without penalties), the
+     * engine hands over just those (g4_eval_top): no pass over the vocabulary after the LM head */
+    const g4_sampler_params *sp = g4_sampler_get_params(s);
+    step st_ = {.kmax = gp->full_logits ? 0 : sp->top_k > 1 ? sp->top_k : 1, .logits = logits};
+    if (st_.kmax > info.n_vocab) st_.kmax = info.n_vocab;
+    st_.ids = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.ids);
+    st_.vals = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.vals);
     g4_detok *dt = NULL;
     pending pd = {0};
     g4_status rc = G4_OK;
-    if (!logits) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+    if (!logits || !st_.ids || !st_.vals) {
+        rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     if ((rc = g4_detok_new(&dt, v, gp->special, err))) goto out;
-    if ((rc = g4_eval(c, prompt + common, n_prompt - common, logits, 0, err))) {
+    if ((rc = eval_step(c, s, &st_, prompt + common, n_prompt - common, err))) {
         if (rc == G4_ERR_INTERRUPTED) { /* stopped while reading the prompt: nothing generated */
             st->stop = G4_STOP_CALLER;
             st->t_prompt = g4_time_s() - t0;
@@ -98,7 +124,8 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     st->t_prompt = g4_time_s() - t0;
     double t_first = 0;
     for (;;) {
-        int32_t tok = g4_sampler_sample(s, logits);
+        int32_t tok = st_.n_top >= 0 ? g4_sampler_sample_top(s, st_.ids, st_.vals, st_.n_top)
+                                     : g4_sampler_sample(s, logits);
         g4_sampler_accept(s, tok);
         if (!st->n_gen) t_first = g4_time_s();
         st->n_gen++;
@@ -143,7 +170,7 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
             st->stop = G4_STOP_CONTEXT;
             break;
         }
-        if ((rc = g4_eval(c, &tok, 1, logits, 0, err))) {
+        if ((rc = eval_step(c, s, &st_, &tok, 1, err))) {
             if (rc == G4_ERR_INTERRUPTED) {
                 st->stop = G4_STOP_CALLER;
                 rc = G4_OK;
@@ -165,6 +192,8 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     st->t_gen = g4_time_s() - t_first;
 out:
     free(logits);
+    free(st_.ids);
+    free(st_.vals);
     free(pd.buf);
     g4_detok_free(dt);
     return rc;

@@ -11,6 +11,8 @@ typedef struct g4_gen_params {
     const char *const *stop;     /* stop strings (the text before the first match is kept) */
     int n_stop;
     int special;                 /* stream control tokens as text (the chat parser needs them) */
+    int full_logits;             /* compute every logit even when the sampler needs only the top k
+                                    (same tokens; for tests and comparisons) */
 } g4_gen_params;
 
 typedef enum {

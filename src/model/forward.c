@@ -52,6 +52,11 @@ struct g4_ctx {
     int n_rope;
     struct { int n_rot; float base; const float *ff; float *cs; /* [T][n_rot] */ } rope[G4_ROPE_KINDS];
     int *rope_of;  /* [n_layer] table index, or -1: computed per head */
+    /* g4_eval_top: the logit row, and per thread heaps of top_k entries (allocated on first use) */
+    float *logit_buf, *top_v, *top_pairs;
+    int32_t *top_id;
+    struct top_heap *top_heaps;
+    int top_k;
 };
 
 g4_ctx_params g4_ctx_default_params(void) {
@@ -111,6 +116,11 @@ void g4_ctx_free(g4_ctx *c) {
     free(c->qact);
     for (int r = 0; r < c->n_rope; r++) free(c->rope[r].cs);
     free(c->rope_of);
+    free(c->logit_buf);
+    free(c->top_v);
+    free(c->top_pairs);
+    free(c->top_id);
+    free(c->top_heaps);
     free(c->q8);
     free(c->gq);
     free(c);
@@ -246,8 +256,50 @@ typedef struct mm_task {
     size_t ldx;
     int T;
     int64_t nchunks;     /* over all jobs (glu: of job 0) */
+    float cap;           /* > 0: soft-cap the outputs of job 0, cap * tanh(y / cap), chunk by chunk */
+    struct top_heap *top;/* [nth]: each thread keeps the largest outputs of token 0 it computed */
     atomic_llong next;
 } mm_task;
+
+/* The k largest values with their ids, in the order (value descending, id ascending), NaN and -inf left
+ * out: a min-heap whose root is the entry to beat. */
+typedef struct top_heap {
+    int k, n;
+    int32_t *id;
+    float *v;
+} top_heap;
+
+#define TOP_LESS(va, ia, vb, ib) ((va) < (vb) || ((va) == (vb) && (ia) > (ib)))
+
+static void top_sift_down(top_heap *h, int j) {
+    for (;;) {
+        int l = 2 * j + 1, r = l + 1, m = j;
+        if (l < h->n && TOP_LESS(h->v[l], h->id[l], h->v[m], h->id[m])) m = l;
+        if (r < h->n && TOP_LESS(h->v[r], h->id[r], h->v[m], h->id[m])) m = r;
+        if (m == j) return;
+        float tv = h->v[j];
+        int32_t ti = h->id[j];
+        h->v[j] = h->v[m], h->id[j] = h->id[m];
+        h->v[m] = tv, h->id[m] = ti;
+        j = m;
+    }
+}
+
+static void top_push(top_heap *h, float v, int32_t id) {
+    if (!(v > -INFINITY)) return; /* NaN or -inf: never a candidate (as in the sampler) */
+    if (h->n < h->k) {
+        int j = h->n++;
+        while (j > 0 && TOP_LESS(v, id, h->v[(j - 1) / 2], h->id[(j - 1) / 2])) {
+            h->v[j] = h->v[(j - 1) / 2], h->id[j] = h->id[(j - 1) / 2];
+            j = (j - 1) / 2;
+        }
+        h->v[j] = v, h->id[j] = id;
+        return;
+    }
+    if (!TOP_LESS(h->v[0], h->id[0], v, id)) return;
+    h->v[0] = v, h->id[0] = id;
+    top_sift_down(h, 0);
+}
 
 /* units [u0, u1) of a job for all T tokens */
 static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t u0, int64_t u1) {
@@ -284,7 +336,7 @@ static void mm_chunk(const mm_task *k, const mm_job *j, int64_t ci, int64_t *r0,
 }
 
 static void mm_run(void *arg, int ith, int nth) {
-    (void)ith, (void)nth;
+    (void)nth;
     mm_task *k = arg;
     for (;;) {
         int64_t ci = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed), r0, r1;
@@ -303,6 +355,14 @@ static void mm_run(void *arg, int ith, int nth) {
         int j = 0;
         while (ci >= k->jobs[j].nchunks) ci -= k->jobs[j++].nchunks;
         mm_chunk(k, &k->jobs[j], ci, &r0, &r1);
+        if (j) continue;
+        /* r0 is a multiple of 8 here too: the soft-cap meets the values exactly as one call on a row would */
+        if (k->cap > 0)
+            for (int t = 0; t < k->T; t++)
+                (k->exact ? g4_softcap : g4_softcap_fast)(k->jobs[0].Y + (size_t)t * k->jobs[0].ldy + r0,
+                                                          (size_t)(r1 - r0), k->cap);
+        if (k->top)
+            for (int64_t r = r0; r < r1; r++) top_push(&k->top[ith], k->jobs[0].Y[r], (int32_t)r);
     }
 }
 
@@ -369,8 +429,18 @@ static void prep_run(void *arg, int ith, int nth) {
  * weights norm, or none when norm is NULL and the norm is wanted: norm_on) and the products read xn. glu:
  * jobs 0 and 1 are gate and up of a gated MLP, and jobs[0].Y becomes gelu(gate) * up. Jobs whose
  * activation encodings differ are run one dispatch each. */
+static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float *xn, const float *norm, mm_job *jobs,
+                             int nj, int glu, float cap, top_heap *top);
+
 static void matmul_jobs(g4_ctx *c, const float *X, size_t ldx, int T, float *xn, const float *norm, mm_job *jobs,
                         int nj, int glu) {
+    matmul_jobs_post(c, X, ldx, T, xn, norm, jobs, nj, glu, 0.0f, NULL);
+}
+
+/* the same with the post-operations of the LM head on job 0: soft-cap (cap > 0) and, for T = 1, the
+ * largest values kept in top[ith] by each thread */
+static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float *xn, const float *norm, mm_job *jobs,
+                             int nj, int glu, float cap, top_heap *top) {
     const int nth = g4_pool_size(c->pool);
     const int64_t n = jobs[0].w->ne0;
     for (int j = 0; j < nj; j++) mm_plan(c, &jobs[j], nth);
@@ -379,6 +449,7 @@ static void matmul_jobs(g4_ctx *c, const float *X, size_t ldx, int T, float *xn,
         same &= jobs[j].act == jobs[0].act && jobs[j].ab == jobs[0].ab && jobs[j].w->ne0 == n;
     if (glu)
         same &= jobs[0].packed == jobs[1].packed && jobs[0].units == jobs[1].units && jobs[0].chunk == jobs[1].chunk;
+    if (!same && (cap > 0 || top)) same = nj == 1; /* (only single jobs carry post-operations) */
     if (!same) { /* one at a time; the first one norms the input */
         matmul_jobs(c, X, ldx, T, xn, norm, &jobs[0], 1, 0);
         for (int j = 1; j < nj; j++) matmul_jobs(c, xn ? xn : X, xn ? (size_t)n : ldx, T, NULL, NULL, &jobs[j], 1, 0);
@@ -398,7 +469,7 @@ static void matmul_jobs(g4_ctx *c, const float *X, size_t ldx, int T, float *xn,
             for (int t = 0; t < T; t++) prep_row(&p, t);
     }
     mm_task k = {.jobs = jobs, .nj = nj, .glu = glu, .exact = c->p.exact, .X = xn ? xn : X,
-                 .ldx = xn ? (size_t)n : ldx, .T = T};
+                 .ldx = xn ? (size_t)n : ldx, .T = T, .cap = cap, .top = top};
     if (glu) k.nchunks = jobs[0].nchunks;
     else
         for (int j = 0; j < nj; j++) k.nchunks += jobs[j].nchunks;
@@ -800,13 +871,53 @@ static void per_layer_injection(g4_ctx *c, int l, int T) {
     }
 }
 
+/* the LM head on token t: soft-capped logits, the cap applied chunk by chunk by the threads */
 static void output_logits(g4_ctx *c, int t, float *logits) {
     const g4_model *m = c->m;
     const int D = m->n_embd;
     g4_rmsnorm(c->xn, c->x + (size_t)t * D, m->output_norm, D, m->eps);
-    matmul(c, &m->output, c->xn, 1, (size_t)D, logits, (size_t)m->n_vocab);
-    if (m->softcap > 0)
-        (c->p.exact ? g4_softcap : g4_softcap_fast)(logits, (size_t)m->n_vocab, m->softcap);
+    mm_job j = {.w = &m->output, .Y = logits, .ldy = (size_t)m->n_vocab};
+    matmul_jobs_post(c, c->xn, (size_t)D, 1, NULL, NULL, &j, 1, 0, m->softcap, NULL);
+}
+
+static int cmp_top(const void *a, const void *b) {
+    const float *x = a, *y = b; /* (value, id as float bits) pairs */
+    if (x[0] != y[0]) return x[0] > y[0] ? -1 : 1;
+    int32_t i, j;
+    memcpy(&i, &x[1], sizeof i);
+    memcpy(&j, &y[1], sizeof j);
+    return (i > j) - (i < j);
+}
+
+/* the k largest logits of token t: each thread keeps the largest of the rows it computed, then the
+ * heaps are merged; the full logit row is written to a scratch buffer on the way and never read */
+static int output_top(g4_ctx *c, int t, int k, int32_t *ids, float *vals) {
+    const g4_model *m = c->m;
+    const int D = m->n_embd, nth = g4_pool_size(c->pool);
+    if (k > m->n_vocab) k = m->n_vocab;
+    g4_rmsnorm(c->xn, c->x + (size_t)t * D, m->output_norm, D, m->eps);
+    top_heap *heaps = c->top_heaps;
+    const int nh = nth;
+    for (int i = 0; i < nh; i++)
+        heaps[i] = (top_heap){.k = k, .id = c->top_id + (size_t)i * k, .v = c->top_v + (size_t)i * k};
+    mm_job j = {.w = &m->output, .Y = c->logit_buf, .ldy = (size_t)m->n_vocab};
+    matmul_jobs_post(c, c->xn, (size_t)D, 1, NULL, NULL, &j, 1, 0, m->softcap, heaps);
+    /* merge: (value, id) pairs of every heap, sorted */
+    float *pairs = c->top_pairs;
+    int n = 0;
+    for (int i = 0; i < nh; i++)
+        for (int e = 0; e < heaps[i].n; e++) {
+            pairs[2 * n] = heaps[i].v[e];
+            memcpy(&pairs[2 * n + 1], &heaps[i].id[e], sizeof(int32_t));
+            n++;
+        }
+    qsort(pairs, (size_t)n, 2 * sizeof(float), cmp_top);
+    if (n > k) n = k;
+    for (int i = 0; i < n; i++) {
+        vals[i] = pairs[2 * i];
+        memcpy(&ids[i], &pairs[2 * i + 1], sizeof(int32_t));
+    }
+    return n;
 }
 
 /* returns 0 when the abort callback stopped it (n_past unchanged) */
@@ -888,5 +999,34 @@ g4_status g4_eval(g4_ctx *c, const int32_t *tokens, int n, float *logits, int al
         if (!forward_batch(c, tokens + i, T, out, all_logits))
             return g4_fail(err, G4_ERR_INTERRUPTED, "interrupted after %d of %d tokens", i, n);
     }
+    return G4_OK;
+}
+
+g4_status g4_eval_top(g4_ctx *c, const int32_t *tokens, int n, int k, int32_t *ids, float *logits, int *n_top,
+                      g4_error *err) {
+    const g4_model *m = c->m;
+    *n_top = 0;
+    if (k < 1) return g4_fail(err, G4_ERR_ARG, "top-k needs k >= 1 (got %d)", k);
+    if (k > m->n_vocab) k = m->n_vocab;
+    if (k > c->top_k) { /* scratch for k entries per thread */
+        const size_t nh = (size_t)g4_pool_size(c->pool);
+        float *lb = c->logit_buf ? c->logit_buf : malloc((size_t)m->n_vocab * sizeof(float));
+        top_heap *hp = c->top_heaps ? c->top_heaps : malloc(nh * sizeof *hp);
+        float *tv = malloc(nh * k * sizeof(float)), *tp = malloc(nh * k * 2 * sizeof(float));
+        int32_t *ti = malloc(nh * k * sizeof(int32_t));
+        c->logit_buf = lb;
+        c->top_heaps = hp;
+        if (!lb || !hp || !tv || !tp || !ti) {
+            free(tv), free(tp), free(ti);
+            return g4_fail(err, G4_ERR_NOMEM, "out of memory for the top-%d logits", k);
+        }
+        free(c->top_v), free(c->top_pairs), free(c->top_id);
+        c->top_v = tv, c->top_pairs = tp, c->top_id = ti;
+        c->top_k = k;
+    }
+    g4_status s = g4_eval(c, tokens, n, NULL, 0, err);
+    if (s) return s;
+    const int last = (n - 1) % c->n_batch; /* the last token's row in the last batch */
+    *n_top = output_top(c, last, k, ids, logits);
     return G4_OK;
 }

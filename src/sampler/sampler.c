@@ -177,6 +177,9 @@ static int select_top(int *ids, int n, const float *v, int k) {
     return k;
 }
 
+static int pick(g4_sampler *s, int n);
+static int penalties_on(const g4_sampler *s);
+
 int g4_sampler_sample(g4_sampler *s, const float *logits) {
     const g4_sampler_params *p = &s->p;
     const int V = s->n_vocab;
@@ -185,7 +188,7 @@ int g4_sampler_sample(g4_sampler *s, const float *logits) {
     for (int i = 0; i < V; i++)
         if (isnan(v[i])) v[i] = -INFINITY;
     /* penalties over the recent history */
-    if (s->hist_len && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f)) {
+    if (penalties_on(s)) {
         for (int i = 0; i < s->hist_len; i++) {
             int t = s->hist[i];
             if (s->counts[t] <= 0) continue;
@@ -202,6 +205,32 @@ int g4_sampler_sample(g4_sampler *s, const float *logits) {
     int n = 0;
     for (int i = 0; i < V; i++)
         if (v[i] > -INFINITY) s->ids[n++] = i;
+    return pick(s, n);
+}
+
+static int penalties_on(const g4_sampler *s) {
+    const g4_sampler_params *p = &s->p;
+    return s->hist_len && (p->repeat_penalty != 1.0f || p->presence_penalty != 0.0f || p->frequency_penalty != 0.0f);
+}
+
+int g4_sampler_top_k(const g4_sampler *s) {
+    if (penalties_on(s)) return 0; /* a penalized token may leave the top k and let another in */
+    if (s->p.temperature <= 0.0f) return 1;
+    return s->p.top_k > 0 ? s->p.top_k : 0;
+}
+
+int g4_sampler_sample_top(g4_sampler *s, const int32_t *ids, const float *logits, int n) {
+    for (int i = 0; i < n; i++) {
+        s->ids[i] = ids[i];
+        s->val[ids[i]] = logits[i];
+    }
+    return pick(s, n);
+}
+
+/* the rest of the chain on the n candidates in s->ids (values in s->val by id) */
+static int pick(g4_sampler *s, int n) {
+    const g4_sampler_params *p = &s->p;
+    float *v = s->val;
     if (n == 0) { /* every logit -inf or nan: nothing is better than anything; take the first */
         s->ids[0] = 0;
         v[0] = 0;

@@ -34,6 +34,13 @@ const g4_sampler_params *g4_sampler_get_params(const g4_sampler *s);
 
 /* Pick the next token from n_vocab logits (the array is not modified). */
 int g4_sampler_sample(g4_sampler *s, const float *logits);
+/* How many of the largest logits the next draw depends on with the current parameters and history (1
+ * when greedy, top_k without penalties), or 0 when it needs them all: then g4_eval_top and
+ * g4_sampler_sample_top give the same token as g4_eval and g4_sampler_sample. */
+int g4_sampler_top_k(const g4_sampler *s);
+/* Draw from the n largest logits only (ids and logits sorted by decreasing logit, ties by lower id:
+ * g4_eval_top's output), n <= the k above. */
+int g4_sampler_sample_top(g4_sampler *s, const int32_t *ids, const float *logits, int n);
 /* Record a token in the penalty history (prompt tokens too, if they should count). */
 void g4_sampler_accept(g4_sampler *s, int token);
 /* Forget the history (the random state continues). */
