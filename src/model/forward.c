@@ -243,8 +243,8 @@ typedef struct mm_job {
     size_t ab;            /* bytes per encoded activation row */
     const uint8_t *qa;    /* the encoded rows */
     int64_t units;        /* 8-row groups (packed) or rows */
-    int64_t chunk;        /* units per chunk */
-    int64_t nchunks;
+    int64_t step;         /* chunks are multiples of this many units (8 rows) */
+    int64_t off;          /* where its units start in the task's count */
 } mm_job;
 
 typedef struct mm_task {
@@ -255,7 +255,8 @@ typedef struct mm_task {
     const float *X;      /* float input rows (after the norm, if any) */
     size_t ldx;
     int T;
-    int64_t nchunks;     /* over all jobs (glu: of job 0) */
+    int64_t total;       /* units over all jobs (glu: of job 0) */
+    int nth;
     float cap;           /* > 0: soft-cap the outputs of job 0, cap * tanh(y / cap), chunk by chunk */
     struct top_heap *top;/* [nth]: each thread keeps the largest outputs of token 0 it computed */
     atomic_llong next;
@@ -328,46 +329,58 @@ static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t
     }
 }
 
-static void mm_chunk(const mm_task *k, const mm_job *j, int64_t ci, int64_t *r0, int64_t *r1) {
-    const int64_t u0 = ci * j->chunk, u1 = u0 + j->chunk < j->units ? u0 + j->chunk : j->units;
-    mm_units(j, k->X, k->ldx, k->T, u0, u1);
-    *r0 = j->packed ? u0 * G4_RP_ROWS : u0;
-    *r1 = j->packed ? u1 * G4_RP_ROWS : u1;
+/* Take the next chunk: a share of what is left (guided scheduling: large chunks first, single groups at
+ * the end, so the threads finish together), never crossing into the next job. 0 when all is taken. */
+static int mm_grab(mm_task *k, int *jo, int64_t *u0, int64_t *u1) {
+    int64_t cur = atomic_load_explicit(&k->next, memory_order_relaxed);
+    for (;;) {
+        if (cur >= k->total) return 0;
+        int j = 0;
+        while (cur >= k->jobs[j].off + k->jobs[j].units) j++;
+        const mm_job *jb = &k->jobs[j];
+        int64_t sz = (k->total - cur) / (2 * (int64_t)k->nth);
+        sz = (sz + jb->step - 1) / jb->step * jb->step;
+        if (sz < jb->step) sz = jb->step;
+        const int64_t end = cur + sz < jb->off + jb->units ? cur + sz : jb->off + jb->units;
+        if (atomic_compare_exchange_weak_explicit(&k->next, &cur, end, memory_order_relaxed, memory_order_relaxed)) {
+            *jo = j;
+            *u0 = cur - jb->off;
+            *u1 = end - jb->off;
+            return 1;
+        }
+    }
 }
 
 static void mm_run(void *arg, int ith, int nth) {
     (void)nth;
     mm_task *k = arg;
-    for (;;) {
-        int64_t ci = atomic_fetch_add_explicit(&k->next, 1, memory_order_relaxed), r0, r1;
-        if (ci >= k->nchunks) break;
+    int j;
+    int64_t u0, u1;
+    while (mm_grab(k, &j, &u0, &u1)) {
+        const mm_job *jb = &k->jobs[j];
+        mm_units(jb, k->X, k->ldx, k->T, u0, u1);
+        /* rows [r0, r1) with r0 a multiple of 8: the vector lanes of the GELU and the soft-cap meet the same
+         * elements as in one call on the whole row, so results do not depend on the chunking */
+        const int64_t r0 = jb->packed ? u0 * G4_RP_ROWS : u0, r1 = jb->packed ? u1 * G4_RP_ROWS : u1;
         if (k->glu) {
-            mm_chunk(k, &k->jobs[0], ci, &r0, &r1);
-            mm_chunk(k, &k->jobs[1], ci, &r0, &r1);
-            /* r0 is a multiple of 8: the vector lanes of the GELU meet the same elements as in a call on the
-             * whole row, so the result does not depend on the chunking */
+            mm_units(&k->jobs[1], k->X, k->ldx, k->T, u0, u1);
             for (int t = 0; t < k->T; t++)
-                (k->exact ? g4_gelu_mul : g4_gelu_mul_fast)(k->jobs[0].Y + (size_t)t * k->jobs[0].ldy + r0,
+                (k->exact ? g4_gelu_mul : g4_gelu_mul_fast)(jb->Y + (size_t)t * jb->ldy + r0,
                                                             k->jobs[1].Y + (size_t)t * k->jobs[1].ldy + r0,
                                                             (size_t)(r1 - r0));
             continue;
         }
-        int j = 0;
-        while (ci >= k->jobs[j].nchunks) ci -= k->jobs[j++].nchunks;
-        mm_chunk(k, &k->jobs[j], ci, &r0, &r1);
         if (j) continue;
-        /* r0 is a multiple of 8 here too: the soft-cap meets the values exactly as one call on a row would */
         if (k->cap > 0)
             for (int t = 0; t < k->T; t++)
-                (k->exact ? g4_softcap : g4_softcap_fast)(k->jobs[0].Y + (size_t)t * k->jobs[0].ldy + r0,
-                                                          (size_t)(r1 - r0), k->cap);
+                (k->exact ? g4_softcap : g4_softcap_fast)(jb->Y + (size_t)t * jb->ldy + r0, (size_t)(r1 - r0), k->cap);
         if (k->top)
-            for (int64_t r = r0; r < r1; r++) top_push(&k->top[ith], k->jobs[0].Y[r], (int32_t)r);
+            for (int64_t r = r0; r < r1; r++) top_push(&k->top[ith], jb->Y[r], (int32_t)r);
     }
 }
 
-/* how a job runs: the encoded-activation path when there is one (fast mode), chunk sizes for nth threads */
-static void mm_plan(const g4_ctx *c, mm_job *j, int nth) {
+/* how a job runs: the encoded-activation path when there is one (fast mode), in units of what size */
+static void mm_plan(const g4_ctx *c, mm_job *j) {
     const g4_weight *w = j->w;
     const int64_t n = w->ne0;
     const g4_type_traits *at = NULL;
@@ -384,16 +397,8 @@ static void mm_plan(const g4_ctx *c, mm_job *j, int nth) {
         j->act = at->from_float;
         j->ab = g4_type_row_bytes(j->tr->vec_dot_type, n);
     }
-    /* about 8 chunks per thread: at least one group, or 8 rows */
-    if (j->packed) {
-        j->units = w->ne1 / G4_RP_ROWS;
-        j->chunk = j->units / (8 * nth) > 1 ? j->units / (8 * nth) : 1;
-    } else {
-        j->units = w->ne1;
-        j->chunk = (w->ne1 / (8 * nth) + 7) / 8 * 8;
-        if (j->chunk < 8) j->chunk = 8;
-    }
-    j->nchunks = (j->units + j->chunk - 1) / j->chunk;
+    j->units = j->packed ? w->ne1 / G4_RP_ROWS : w->ne1;
+    j->step = j->packed ? 1 : 8;
 }
 
 typedef struct prep_task {
@@ -443,12 +448,12 @@ static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float
                              int nj, int glu, float cap, top_heap *top) {
     const int nth = g4_pool_size(c->pool);
     const int64_t n = jobs[0].w->ne0;
-    for (int j = 0; j < nj; j++) mm_plan(c, &jobs[j], nth);
+    for (int j = 0; j < nj; j++) mm_plan(c, &jobs[j]);
     int same = 1;
     for (int j = 1; j < nj; j++)
         same &= jobs[j].act == jobs[0].act && jobs[j].ab == jobs[0].ab && jobs[j].w->ne0 == n;
     if (glu)
-        same &= jobs[0].packed == jobs[1].packed && jobs[0].units == jobs[1].units && jobs[0].chunk == jobs[1].chunk;
+        same &= jobs[0].packed == jobs[1].packed && jobs[0].units == jobs[1].units;
     if (!same && (cap > 0 || top)) same = nj == 1; /* (only single jobs carry post-operations) */
     if (!same) { /* one at a time; the first one norms the input */
         matmul_jobs(c, X, ldx, T, xn, norm, &jobs[0], 1, 0);
@@ -469,14 +474,18 @@ static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float
             for (int t = 0; t < T; t++) prep_row(&p, t);
     }
     mm_task k = {.jobs = jobs, .nj = nj, .glu = glu, .exact = c->p.exact, .X = xn ? xn : X,
-                 .ldx = xn ? (size_t)n : ldx, .T = T, .cap = cap, .top = top};
-    if (glu) k.nchunks = jobs[0].nchunks;
-    else
-        for (int j = 0; j < nj; j++) k.nchunks += jobs[j].nchunks;
+                 .ldx = xn ? (size_t)n : ldx, .T = T, .nth = nth, .cap = cap, .top = top};
+    for (int j = 0; j < nj; j++) {
+        jobs[j].off = glu ? 0 : k.total;
+        if (!glu || j == 0) k.total += jobs[j].units;
+    }
     atomic_init(&k.next, 0);
     uint64_t work = 0;
     for (int j = 0; j < nj; j++) work += (uint64_t)jobs[j].w->ne1 * (uint64_t)n * (uint64_t)T;
-    if (work < 32768) mm_run(&k, 0, 1); /* small products are not worth waking the workers */
+    if (work < 32768) { /* small products are not worth waking the workers */
+        k.nth = 1;
+        mm_run(&k, 0, 1);
+    }
     else g4_pool_run(c->pool, mm_run, &k);
 }
 
