@@ -661,6 +661,9 @@ AVX2 static inline __attribute__((always_inline)) __m256i bcast32(const int8_t *
     return _mm256_set1_epi32(v);
 }
 
+#ifndef Q4_0_PF
+#define Q4_0_PF 16 /* prefetch distance in block columns (16 measured ~5% faster decode than 8 here) */
+#endif
 AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as,
                                                                    const int NT, float *y, size_t ldy, int64_t n) {
     const int64_t nb = n / QK4_0;
@@ -669,9 +672,9 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *g = pw + (size_t)i * 144;
-        _mm_prefetch((const char *)g + 8 * 144, _MM_HINT_T0); /* 8 columns ahead: 2.25 lines each */
-        _mm_prefetch((const char *)g + 8 * 144 + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)g + 8 * 144 + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + Q4_0_PF * 144, _MM_HINT_T0); /* Q4_0_PF columns ahead: 2.25 lines each */
+        _mm_prefetch((const char *)g + Q4_0_PF * 144 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g + Q4_0_PF * 144 + 128, _MM_HINT_T0);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
