@@ -696,6 +696,9 @@ AVX2 static inline __attribute__((always_inline)) void rp_q4_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
 }
 
+#ifndef Q8_0_PF
+#define Q8_0_PF 4 /* prefetch distance in block columns */
+#endif
 AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as,
                                                                    const int NT, float *y, size_t ldy, int64_t n) {
     const int64_t nb = n / QK8_0;
@@ -704,7 +707,7 @@ AVX2 static inline __attribute__((always_inline)) void rp_q8_0x8_k(const uint8_t
     UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm256_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *g = pw + (size_t)i * 272;
-        UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + 4 * 272 + 64 * k, _MM_HINT_T0);
+        UNROLL for (int k = 0; k < 5; k++) _mm_prefetch((const char *)g + Q8_0_PF * 272 + 64 * k, _MM_HINT_T0);
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)g));
         __m256i s[G4_RP_MAXT];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm256_setzero_si256();
