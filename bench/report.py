@@ -80,7 +80,7 @@ else:
     L.append(f"Smaller than llama-bench's pp512 / tg128; the last columns are llama.cpp at 512 / 128 here and in "
              f"the issue (build 34af94cd9) for reference. Bound: bytes streamed per decoded token over {a.bw} GB/s.\n")
 if a.bw_measured:
-    L.append(f"Read bandwidth measured here just before (bench/membw, {a.threads} threads, best of 5): "
+    L.append(f"Read bandwidth measured here right after the runs (bench/membw, {a.threads} threads, huge pages, best of 10 passes with and without software prefetch): "
              f"{a.bw_measured} GB/s; the \"% of measured bw\" columns are decode tok/s x bytes streamed per token "
              "over it.\n")
 L.append("| weights | file | g4 prompt tok/s | llama.cpp prompt tok/s | g4 / llama | g4 decode tok/s | "
