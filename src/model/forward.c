@@ -332,7 +332,7 @@ static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t
 /* Take the next chunk: a share of what is left (guided scheduling: large chunks first, single groups at
  * the end, so the threads finish together), never crossing into the next job. 0 when all is taken. */
 static int mm_grab(mm_task *k, int *jo, int64_t *u0, int64_t *u1) {
-    int64_t cur = atomic_load_explicit(&k->next, memory_order_relaxed);
+    long long cur = atomic_load_explicit(&k->next, memory_order_relaxed);
     for (;;) {
         if (cur >= k->total) return 0;
         int j = 0;
@@ -341,7 +341,7 @@ static int mm_grab(mm_task *k, int *jo, int64_t *u0, int64_t *u1) {
         int64_t sz = (k->total - cur) / (2 * (int64_t)k->nth);
         sz = (sz + jb->step - 1) / jb->step * jb->step;
         if (sz < jb->step) sz = jb->step;
-        const int64_t end = cur + sz < jb->off + jb->units ? cur + sz : jb->off + jb->units;
+        const long long end = cur + sz < jb->off + jb->units ? cur + sz : jb->off + jb->units;
         if (atomic_compare_exchange_weak_explicit(&k->next, &cur, end, memory_order_relaxed, memory_order_relaxed)) {
             *jo = j;
             *u0 = cur - jb->off;
