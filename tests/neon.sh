@@ -23,30 +23,11 @@ if ! command -v "$XCC" >/dev/null || [ -z "$QEMU" ] || [ ! -d "$SYSROOT/lib" ]; 
     exit 0
 fi
 
-pass=0
-fail=0
+TALLY_WIDTH=42
+. tests/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
-
-# add the counts of the last "N passed, N failed" line of $2 for part $1 (exit status $3)
-tally() {
-    local name=$1 out=$2 rc=$3 line p f
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    if [ -n "$line" ]; then
-        p=${line%% passed*}
-        f=${line#*passed, }
-        f=${f%% failed*}
-    else
-        p=0
-        f=1
-    fi
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    pass=$((pass + p))
-    fail=$((fail + f))
-    printf '  %-42s %s\n' "$name" "${line:-no result (exit status $rc)}"
-    if [ "$f" -ne 0 ]; then grep -v -E '^(PASS|ok) ' "$out" | head -n 30 | sed 's/^/    /'; fi
-}
 
 # 1. build. With libjansson for arm64 (Debian multiarch: dpkg --add-architecture arm64 && apt-get update &&
 # apt-get install libjansson-dev:arm64) the whole g4 too, for the oracle logits under qemu; without it the

@@ -11,31 +11,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ORACLE=${G4_ORACLE:-../shared/oracle}
 export G4_ORACLE=$ORACLE
-pass=0
-fail=0
-failed_parts=()
-
-# add the counts of the last "N passed, N failed" line of $2 (output file) for part $1 (exit status $3)
-tally() {
-    local name=$1 out=$2 rc=$3 line p f
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    if [ -n "$line" ]; then
-        p=${line%% passed*}
-        f=${line#*passed, }
-        f=${f%% failed*}
-    else
-        p=0
-        f=1
-    fi
-    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-    pass=$((pass + p))
-    fail=$((fail + f))
-    printf '  %-28s %s\n' "$name" "${line:-no result (exit status $rc)}"
-    if [ "$f" -ne 0 ]; then
-        failed_parts+=("$name")
-        sed -n '1,60p' "$out" | grep -v -E '^(PASS|ok) ' | head -n 40 | sed 's/^/    /'
-    fi
-}
+. tests/lib.sh
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
