@@ -3,6 +3,7 @@
 #include "t.h"
 
 #include "g4.h"
+#include "generate/generate.h"
 #include "gguf/gguf.h"
 #include "model/model.h"
 #include "quant/types.h"
@@ -356,6 +357,64 @@ static void test_top(const char *path) {
     g4_model_free(m);
 }
 
+/* ---- generation: the top-k path (g4_eval_top) draws the same tokens as the full logit row ---- */
+
+typedef struct { char buf[4096]; size_t len; } text_acc;
+static int on_text(void *user, const char *t, size_t n) {
+    text_acc *a = user;
+    if (a->len + n < sizeof a->buf) memcpy(a->buf + a->len, t, n), a->len += n;
+    return 0;
+}
+
+static void test_generate_paths(const char *path) {
+    g4_error err;
+    g4_model *m;
+    g4_vocab *v;
+    if (g4_model_open(&m, path, &err)) {
+        CHECK(0, "open %s: %s", path, err.msg);
+        return;
+    }
+    if (g4_vocab_open(&v, path, &err)) {
+        CHECK(0, "vocab %s: %s", path, err.msg);
+        g4_model_free(m);
+        return;
+    }
+    const int32_t prompt[] = {2, 40, 41, 42, 43, 44};
+    struct { float temp; int top_k; float rep; uint64_t seed; } cases[] = {
+        {0.0f, 64, 1.0f, 1}, {1.0f, 64, 1.0f, 7}, {1.3f, 5, 1.0f, 8}, {0.8f, 40, 1.3f, 9}, {1.0f, 0, 1.0f, 10}};
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        text_acc out[2];
+        g4_gen_stats st[2];
+        for (int full = 0; full < 2; full++) {
+            g4_ctx_params p = g4_ctx_default_params();
+            p.n_ctx = 96;
+            p.n_threads = 2;
+            g4_ctx *c;
+            g4_sampler *s;
+            g4_sampler_params sp = g4_sampler_default_params();
+            sp.temperature = cases[ci].temp;
+            sp.top_k = cases[ci].top_k;
+            sp.repeat_penalty = cases[ci].rep;
+            sp.penalty_last_n = 64;
+            sp.seed = cases[ci].seed;
+            out[full].len = 0;
+            CHECK(g4_ctx_new(&c, m, &p, &err) == G4_OK, "ctx");
+            CHECK(g4_sampler_new(&s, &sp, g4_vocab_n_tokens(v), &err) == G4_OK, "sampler");
+            g4_gen_params gp = {.max_tokens = 40, .special = 1, .full_logits = full};
+            CHECK(g4_generate(c, v, s, prompt, 6, &gp, on_text, &out[full], &st[full], &err) == G4_OK, "generate: %s",
+                  err.msg);
+            g4_sampler_free(s);
+            g4_ctx_free(c);
+        }
+        CHECK(st[0].n_gen == st[1].n_gen && out[0].len == out[1].len && memcmp(out[0].buf, out[1].buf, out[0].len) == 0,
+              "%s: case %zu (temperature %g, top-k %d, repeat penalty %g): the top-k path generated %d tokens / %zu bytes, "
+              "the full row %d / %zu, or other text", path, ci, cases[ci].temp, cases[ci].top_k, cases[ci].rep, st[0].n_gen,
+              out[0].len, st[1].n_gen, out[1].len);
+    }
+    g4_vocab_free(v);
+    g4_model_free(m);
+}
+
 int main(void) {
     char e2b[512], moe[512], dense[512];
     snprintf(e2b, sizeof e2b, "%s/models/e2b-F32.gguf", t_oracle());
@@ -411,6 +470,8 @@ int main(void) {
     char e4b[512];
     snprintf(e4b, sizeof e4b, "%s/models/e4b-Q4_0.gguf", t_oracle());
     test_top(e4b);
+    test_generate_paths(e4b);
+    test_generate_paths(dense);
     rmdir(tmpdir);
     return t_done();
 }

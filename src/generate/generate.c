@@ -56,6 +56,9 @@ static size_t utf8_start(const char *buf, size_t at) {
     return at;
 }
 
+/* the widest top-k taken through g4_eval_top (per-thread heaps of k entries); wider ones use the full row */
+#define G4_TOP_PATH_MAX 1024
+
 /* what the next draw is made from: every logit, or the n_top largest */
 typedef struct step {
     int kmax;        /* room in ids / vals (0: always every logit) */
@@ -101,7 +104,9 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     /* when the draw depends only on the k largest logits (greedy, or top-k without penalties), the
      * engine hands over just those (g4_eval_top): no pass over the vocabulary after the LM head */
     const g4_sampler_params *sp = g4_sampler_get_params(s);
-    step st_ = {.kmax = gp->full_logits ? 0 : sp->top_k > 1 ? sp->top_k : 1, .logits = logits};
+    /* (a top-k wider than G4_TOP_PATH_MAX takes the full row, its heaps would cost more; greedy takes top-1) */
+    step st_ = {.kmax = gp->full_logits ? 0 : sp->top_k > 1 && sp->top_k <= G4_TOP_PATH_MAX ? sp->top_k : 1,
+                .logits = logits};
     if (st_.kmax > info.n_vocab) st_.kmax = info.n_vocab;
     st_.ids = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.ids);
     st_.vals = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.vals);

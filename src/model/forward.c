@@ -360,7 +360,7 @@ static void mm_run(void *arg, int ith, int nth) {
         const mm_job *jb = &k->jobs[j];
         mm_units(jb, k->X, k->ldx, k->T, u0, u1);
         /* rows [r0, r1) with r0 a multiple of 8: the vector lanes of the GELU and the soft-cap meet the same
-         * elements as in one call on the whole row, so results do not depend on the chunking */
+         * elements as in one call on the whole row (of one token), so results do not depend on the chunking */
         const int64_t r0 = jb->packed ? u0 * G4_RP_ROWS : u0, r1 = jb->packed ? u1 * G4_RP_ROWS : u1;
         if (k->glu) {
             mm_units(&k->jobs[1], k->X, k->ldx, k->T, u0, u1);
@@ -454,9 +454,8 @@ static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float
         same &= jobs[j].act == jobs[0].act && jobs[j].ab == jobs[0].ab && jobs[j].w->ne0 == n;
     if (glu)
         same &= jobs[0].packed == jobs[1].packed && jobs[0].units == jobs[1].units;
-    if (!same && (cap > 0 || top)) same = nj == 1; /* (only single jobs carry post-operations) */
-    if (!same) { /* one at a time; the first one norms the input */
-        matmul_jobs(c, X, ldx, T, xn, norm, &jobs[0], 1, 0);
+    if (!same) { /* one at a time; the first one norms the input (and carries job 0's post-operations) */
+        matmul_jobs_post(c, X, ldx, T, xn, norm, &jobs[0], 1, 0, cap, top);
         for (int j = 1; j < nj; j++) matmul_jobs(c, xn ? xn : X, xn ? (size_t)n : ldx, T, NULL, NULL, &jobs[j], 1, 0);
         if (glu)
             for (int t = 0; t < T; t++)
