@@ -249,7 +249,6 @@ typedef struct mm_job {
 
 typedef struct mm_task {
     mm_job *jobs;
-    int nj;
     int glu;             /* jobs 0 (gate) and 1 (up) in step, each chunk then a = gelu(a) * b on its rows */
     int exact;
     const float *X;      /* float input rows (after the norm, if any) */
@@ -472,7 +471,7 @@ static void matmul_jobs_post(g4_ctx *c, const float *X, size_t ldx, int T, float
         else
             for (int t = 0; t < T; t++) prep_row(&p, t);
     }
-    mm_task k = {.jobs = jobs, .nj = nj, .glu = glu, .exact = c->p.exact, .X = xn ? xn : X,
+    mm_task k = {.jobs = jobs, .glu = glu, .exact = c->p.exact, .X = xn ? xn : X,
                  .ldx = xn ? (size_t)n : ldx, .T = T, .nth = nth, .cap = cap, .top = top};
     for (int j = 0; j < nj; j++) {
         jobs[j].off = glu ? 0 : k.total;
