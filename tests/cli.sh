@@ -2,16 +2,9 @@
 # Command-line tests: what a user types, what they see, and the exit status.
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-G4="$BUILD/g4"
-ORACLE=${G4_ORACLE:-../shared/oracle}
-pass=0
-fail=0
+. tests/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 # expect STATUS PATTERN -- CMD...: exit status and a pattern (grep -E) in stdout+stderr
 expect() {

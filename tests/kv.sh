@@ -10,15 +10,9 @@
 #   G4_ORACLE  oracle pack (default ../shared/oracle)
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-G4="$BUILD/g4"
-ORACLE=${G4_ORACLE:-../shared/oracle}
-pass=0
-fail=0
+. tests/lib.sh
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 zcat "$ORACLE/tokenizer/corpus.txt.gz" | head -c 12000 >"$tmp/text.txt"
 

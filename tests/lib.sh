@@ -1,9 +1,22 @@
-# Shared by the test scripts (sourced): tally NAME OUTPUT_FILE EXIT_STATUS adds the last "N passed, N failed"
-# line of a part's output to the globals pass / fail, prints it (name padded to TALLY_WIDTH, default 28), and
-# on failure records the part in failed_parts and shows the start of its output.
-pass=${pass:-0}
-fail=${fail:-0}
+# Shared by the test scripts (sourced from the repository's top directory).
+#   ok / bad MESSAGE      count one passed / failed check (bad prints FAIL: MESSAGE)
+#   tally NAME FILE RC    add the last "N passed, N failed" line of a part's output FILE (exit status RC) to
+#                         the counts, print it (name padded to TALLY_WIDTH, default 28) and, on failure,
+#                         record the part in failed_parts and show the start of its output
+# The counts are the globals pass / fail; BUILD, G4 and ORACLE get their defaults here.
+pass=0
+fail=0
 failed_parts=()
+BUILD=${BUILD:-build}
+G4="$BUILD/g4"
+ORACLE=${G4_ORACLE:-../shared/oracle}
+
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+}
+
 tally() {
     local name=$1 out=$2 rc=$3 line p f
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)

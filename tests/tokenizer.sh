@@ -13,17 +13,10 @@
 # as one test).
 set -u
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-G4="$BUILD/g4"
-ORACLE=${G4_ORACLE:-../shared/oracle}
+. tests/lib.sh
 TOK="$ORACLE/tokenizer"
-pass=0
-fail=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
 
 if [ ! -d "$TOK" ]; then
     echo "no tokenizer vectors in $TOK (set G4_ORACLE)"
