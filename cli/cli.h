@@ -18,6 +18,8 @@ int g4_cmd_eval(int argc, char **argv);        /* cmd_eval.c */
 void cli_die_usage(const char *usage, const char *fmt, ...);
 int cli_parse_int(const char *s, long lo, long hi, long *out);
 const char *cli_human_bytes(double bytes, char *buf, int n);
+/* s as a JSON string on stdout, quoted and escaped (paths and names may hold anything) */
+void cli_json_str(const char *s);
 /* --kv SPEC applied to p (g4_kv_parse); a bad spec exits with status 2 and the usage text */
 struct g4_ctx_params;
 void cli_kv_option(const char *usage, const char *spec, struct g4_ctx_params *p);

@@ -112,18 +112,6 @@ static void random_tokens(int32_t *ids, int n, int n_vocab, uint64_t *state) {
     }
 }
 
-/* A JSON string (the model path may hold anything). */
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 32) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
 /* what the weights are: bytes per type, and the bytes one decoded token streams (every tensor but the
  * per-layer embedding table, which is gathered a row per token; token_embd is the tied LM head and is
  * streamed whole) */
@@ -361,11 +349,11 @@ int g4_cmd_bench(int argc, char **argv) {
         printf("  %-28s %12s\n", "KV bytes per extra token", cli_human_bytes((double)kv_tok, b5, sizeof b5));
         if (json) {
             printf("{\"model\":");
-            json_str(model_path);
+            cli_json_str(model_path);
             printf(",\"variant\":");
-            json_str(info.variant);
+            cli_json_str(info.variant);
             printf(",\"type\":");
-            json_str(type);
+            cli_json_str(type);
             printf(",\"types\":{");
             for (int t = 0, k = 0; t < G4_TYPE_COUNT; t++)
                 if (wf.per_type[t]) printf("%s\"%s\":%llu", k++ ? "," : "", g4_type_name(t), (unsigned long long)wf.per_type[t]);
@@ -374,13 +362,13 @@ int g4_cmd_bench(int argc, char **argv) {
                    (unsigned long long)wf.streamed);
             printf(",\"repacked_bytes\":%llu,\"n_repacked\":%d", (unsigned long long)after.repacked_bytes, after.n_repacked);
             printf(",\"threads\":%d,\"isa\":", n_threads);
-            json_str(isa);
+            cli_json_str(isa);
             printf(",\"cpu\":");
-            json_str(cpu);
+            cli_json_str(cpu);
             printf(",\"kv_type\":");
-            json_str(kvs);
+            cli_json_str(kvs);
             printf(",\"kv_layers\":");
-            json_str(kvsum);
+            cli_json_str(kvsum);
             printf(",\"top\":%ld", top);
             printf(",\"fill\":\"%s\",\"n_ctx\":%ld,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld", fill_random ? "random" : "eval", n_ctx, n_prompt,
                    n_gen, depth, reps);

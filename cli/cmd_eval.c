@@ -107,17 +107,6 @@ static int32_t *parse_ids(const char *s, size_t *n) {
     return ids;
 }
 
-static void json_str(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 32) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
-
 /* log-sum-exp of a row, in double */
 static double lse(const float *x, int n) {
     float mx = x[0];
@@ -325,15 +314,15 @@ int g4_cmd_eval(int argc, char **argv) {
         printf("  %-26s %12.1f\n", "seconds", secs);
         if (json) {
             printf("{\"model\":");
-            json_str(model_path);
+            cli_json_str(model_path);
             printf(",\"kv\":");
-            json_str(spec);
+            cli_json_str(spec);
             printf(",\"kv_layers\":");
-            json_str(sum);
+            cli_json_str(sum);
             printf(",\"kv_bytes\":%llu", (unsigned long long)g4_ctx_kv_bytes(c));
             if (cr) {
                 printf(",\"ref_kv\":");
-                json_str(spec_r);
+                cli_json_str(spec_r);
                 printf(",\"kv_bytes_ref\":%llu", (unsigned long long)g4_ctx_kv_bytes(cr));
             }
             printf(",\"exact\":%s,\"n_ctx\":%ld,\"chunk\":%ld,\"n_text_tokens\":%zu,\"n_tokens\":%ld,\"ppl\":%.6f", exact ? "true" : "false", n_ctx,

@@ -76,3 +76,15 @@ const char *cli_kv_summary(const g4_model *m, const g4_ctx_params *p, char *buf,
     }
     return buf;
 }
+
+void cli_json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch < 32) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+

@@ -10,33 +10,15 @@
 #include <immintrin.h>
 #include <math.h>
 
-#define AVX2 __attribute__((target("avx2,fma")))
+#include "kernels/exp_avx2.h"
 
-/* exp(x) for x in [0, 88.5]: 2^n * p(r), x = n ln2 + r, |r| <= ln2 / 2 */
-AVX2 static inline __m256 exp_pos(__m256 x) {
-    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
-    const __m256 ln2_hi = _mm256_set1_ps(0.693145751953125f), ln2_lo = _mm256_set1_ps(1.428606765330187045e-06f);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, ln2_hi, x);
-    r = _mm256_fnmadd_ps(n, ln2_lo, r);
-    /* 1 + r + r^2/2! + ... + r^7/7! (|r| <= 0.347: truncation < 2e-9) */
-    __m256 p = _mm256_set1_ps(1.0f / 5040.0f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
+#define AVX2 __attribute__((target("avx2,fma")))
 
 AVX2 static inline __m256 tanh_v(__m256 y) {
     const __m256 sign = _mm256_set1_ps(-0.0f);
     const __m256 a = _mm256_andnot_ps(sign, y);
     /* large: 1 - 2 / (exp(2a) + 1), 2a clamped below the float exp overflow (tanh is 1 there anyway) */
-    const __m256 e = exp_pos(_mm256_min_ps(_mm256_add_ps(a, a), _mm256_set1_ps(88.0f)));
+    const __m256 e = g4_exp_avx2(_mm256_min_ps(_mm256_add_ps(a, a), _mm256_set1_ps(88.0f)));
     const __m256 big = _mm256_sub_ps(_mm256_set1_ps(1.0f),
                                      _mm256_div_ps(_mm256_set1_ps(2.0f), _mm256_add_ps(e, _mm256_set1_ps(1.0f))));
     /* small: a + a^3 * P(a^2), Taylor coefficients of tanh */

@@ -21,6 +21,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/exp_avx2.h"
+
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
 
 AVX2 static inline float h2f(const uint8_t *b) {
@@ -531,24 +533,10 @@ AVX2 static void gqa_values_avx2(const g4_tq_params *p, const uint8_t *rec, size
     }
 }
 
-/* exp(x) for x <= 0 (0 below -87.3, where expf is subnormal or 0): 2^n · p(r), x = n ln2 + r, |r| <= ln2/2 */
+/* exp(x) for x <= 0 (0 below -87.3, where expf is subnormal or 0) */
 AVX2 static inline __m256 exp_neg(__m256 x) {
     const __m256 under = _mm256_cmp_ps(x, _mm256_set1_ps(-87.3f), _CMP_GE_OQ);
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.3f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693145751953125f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428606765330187045e-06f), r);
-    __m256 e = _mm256_set1_ps(1.0f / 5040.0f); /* Taylor to r^7: truncation < 2e-9 for |r| <= 0.347 */
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 720.0f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 120.0f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 24.0f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f / 6.0f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(0.5f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
-    e = _mm256_fmadd_ps(e, r, _mm256_set1_ps(1.0f));
-    const __m256i pw = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_and_ps(_mm256_mul_ps(e, _mm256_castsi256_ps(pw)), under);
+    return _mm256_and_ps(g4_exp_avx2(_mm256_max_ps(x, _mm256_set1_ps(-87.3f))), under);
 }
 
 AVX2 static float exp_sum_avx2(float *x, int n, float m) {
