@@ -56,7 +56,7 @@ typedef struct g4_model_info {
     uint64_t weight_bytes;  /* bytes of tensor data */
     uint64_t file_bytes;
     /* weight matrices copied into interleaved layouts for the CPU's kernels (done once, by the first
-     * context that is not in exact mode; G4_REPACK=0 turns it off), and the bytes of those copies
+     * engine that is not in exact mode; G4_REPACK=0 turns it off), and the bytes of those copies
      * (the original pages are released, so resident memory does not grow by this much) */
     int n_repacked;
     uint64_t repacked_bytes;
@@ -144,6 +144,77 @@ void g4_kv_spec_string(const g4_ctx_params *p, char *buf, size_t size);
 g4_status g4_kv_layer_types(const g4_model *m, const g4_ctx_params *p, int layer, g4_kv_type *k, g4_kv_type *v,
                             g4_error *err);
 
+/* ---- engine, sequences and batches ----------------------------------------------------------------
+ * An engine is what one model needs to compute, once per process: the thread pool, the scratch of a forward
+ * pass and the weights repacked for the CPU's kernels (done by g4_engine_new: loading a model for inference is
+ * that explicit step). A sequence is one stream of tokens: its KV cache (of the types its parameters ask for,
+ * TurboQuant included), its tokens and its position. g4_engine_eval runs a batch of entries that may belong
+ * to any of the engine's sequences - prompt chunks of new requests and the next tokens of running ones - in
+ * passes of up to g4_engine_batch_size() entries, each pass reading every weight matrix once for all of them
+ * (continuous batching). An entry's result does not depend on the other entries of its pass: a sequence's
+ * logits in a mixed batch equal its logits run alone (with the same cut of its own tokens into passes).
+ *
+ * One call at a time per engine (and on its sequences): the caller serializes. */
+
+typedef struct g4_engine g4_engine;
+typedef struct g4_seq g4_seq;
+typedef int (*g4_abort_fn)(void *user);
+
+typedef struct g4_engine_params {
+    int n_threads; /* 0 = one per CPU */
+    int exact;     /* 1: float32 activations everywhere (reference mode; no repacking) */
+} g4_engine_params;
+
+g4_engine_params g4_engine_default_params(void);
+
+/* The engine of model m (which must outlive it). Repacks m's weights unless exact (once per model). */
+g4_status g4_engine_new(g4_engine **out, g4_model *m, const g4_engine_params *p, g4_error *err);
+/* Frees the engine; its sequences must have been freed before. */
+void g4_engine_free(g4_engine *e);
+g4_model *g4_engine_model(const g4_engine *e);
+int g4_engine_n_threads(const g4_engine *e);
+/* Entries per forward pass. */
+int g4_engine_batch_size(void);
+/* A callback the engine polls between layers; non-zero stops g4_engine_eval with G4_ERR_INTERRUPTED. */
+void g4_engine_set_abort(g4_engine *e, g4_abort_fn fn, void *user);
+
+/* A new, empty sequence on engine e: n_ctx tokens of KV cache of the types p asks for (p->exact and
+ * p->n_threads are the engine's and not looked at). */
+g4_status g4_seq_new(g4_seq **out, g4_engine *e, const g4_ctx_params *p, g4_error *err);
+void g4_seq_free(g4_seq *s);
+g4_engine *g4_seq_engine(const g4_seq *s);
+int g4_seq_n_ctx(const g4_seq *s);
+int g4_seq_n_past(const g4_seq *s);
+const int32_t *g4_seq_tokens(const g4_seq *s); /* the g4_seq_n_past tokens in its cache */
+uint64_t g4_seq_kv_bytes(const g4_seq *s);
+const g4_ctx_params *g4_seq_params(const g4_seq *s);
+void g4_seq_reset(g4_seq *s);
+/* Keep only the first n tokens (see g4_ctx_truncate). */
+g4_status g4_seq_truncate(g4_seq *s, int n, g4_error *err);
+/* dst becomes src's first n tokens with their KV cache (copied, not recomputed): a prompt that starts with
+ * tokens another sequence holds reuses them. Both on the same engine with the same KV types; n <= dst's
+ * n_ctx. G4_ERR_CONTEXT when src's sliding-window caches no longer hold what position n needs; dst is then
+ * unchanged. */
+g4_status g4_seq_copy(g4_seq *dst, const g4_seq *src, int n, g4_error *err);
+/* Random K/V for benchmarks (see g4_ctx_fill_random). */
+g4_status g4_seq_fill_random(g4_seq *s, int n, uint64_t seed, g4_error *err);
+
+typedef struct g4_batch_entry {
+    g4_seq *seq;
+    int32_t token;
+    int logits; /* non-zero: this position's logits are wanted */
+} g4_batch_entry;
+
+/* Evaluates n entries: each token goes to the next position of its sequence (a sequence's entries in the
+ * order given). For every entry with .logits set, in order, n_vocab soft-capped logits are written to
+ * `logits` (which may be NULL when none is set). Checked before anything runs: tokens in the vocabulary,
+ * sequences of this engine with room for their entries (G4_ERR_CONTEXT). On G4_ERR_INTERRUPTED the passes
+ * finished before the callback asked to stop are in the caches (g4_seq_n_past tells), and their logits
+ * written. */
+g4_status g4_engine_eval(g4_engine *e, const g4_batch_entry *b, int n, float *logits, g4_error *err);
+
+/* ---- single-sequence context: an engine of its own and one sequence ---------------------------------- */
+
 typedef struct g4_ctx g4_ctx;
 
 g4_status g4_ctx_new(g4_ctx **out, g4_model *m, const g4_ctx_params *p, g4_error *err);
@@ -156,8 +227,10 @@ uint64_t g4_model_kv_bytes(const g4_model *m, int n_ctx, g4_kv_type kv);
 /* The same for the KV settings of p (p->n_ctx is not used); 0 when p is invalid for m. */
 uint64_t g4_model_kv_bytes_params(const g4_model *m, int n_ctx, const g4_ctx_params *p);
 
-/* The model and the context length of a context. */
+/* The model and the context length of a context; its engine and sequence. */
 g4_model *g4_ctx_model(const g4_ctx *c);
+g4_engine *g4_ctx_engine(const g4_ctx *c);
+g4_seq *g4_ctx_seq(const g4_ctx *c);
 int g4_ctx_n_ctx(const g4_ctx *c);
 
 /* Number of tokens already in the context. */
@@ -173,7 +246,6 @@ g4_status g4_ctx_truncate(g4_ctx *c, int n, g4_error *err);
 
 /* A callback g4_eval polls between layers; when it returns non-zero, g4_eval stops and returns
  * G4_ERR_INTERRUPTED with the tokens of the unfinished batch not added (the context stays usable). */
-typedef int (*g4_abort_fn)(void *user);
 void g4_ctx_set_abort(g4_ctx *c, g4_abort_fn fn, void *user);
 
 /* Appends n positions of pseudo-random K and V vectors (Gaussian, variance 1 per coordinate, like the
