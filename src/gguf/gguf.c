@@ -535,11 +535,23 @@ g4_status gguf_parse(gguf_file **out, const void *buf, size_t size, g4_error *er
     return G4_OK;
 }
 
+static g4_status not_regular(const char *path, const struct stat *st, g4_error *err) {
+    const mode_t m = st->st_mode;
+    return g4_fail(err, G4_ERR_IO, "'%s' is not a regular file (%s)", path,
+                   S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) || S_ISBLK(m) ? "a device" :
+                   S_ISSOCK(m) ? "a socket" : "not a plain file");
+}
+
 g4_status gguf_open(gguf_file **out, const char *path, g4_error *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return g4_fail(err, G4_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    /* stat first: a FIFO, device or directory is refused without being opened (opening some devices has
+     * effects; a FIFO would wait for a writer). O_NONBLOCK covers a swap between stat and open, and fstat
+     * checks what was opened (the flag changes nothing for a regular file, which is only mapped). */
     struct stat st;
+    if (stat(path, &st) != 0) return g4_fail(err, G4_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode)) return not_regular(path, &st, err);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) return g4_fail(err, G4_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
@@ -547,7 +559,7 @@ g4_status gguf_open(gguf_file **out, const char *path, g4_error *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return g4_fail(err, G4_ERR_IO, "'%s' is not a regular file", path);
+        return not_regular(path, &st, err);
     }
     if (st.st_size == 0) {
         close(fd);

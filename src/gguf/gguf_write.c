@@ -4,12 +4,13 @@
  * everything and the header is written with plain fwrite calls); tensor infos are kept as a list and
  * offsets are assigned at write time. Tensor data never sits in memory as a whole: for each tensor the
  * writer hands the fill callback one buffer of at most GGUF_W_CHUNK_BYTES (a whole number of rows) at
- * a time and streams it to PATH.tmp, which is renamed to PATH only after everything was written,
- * flushed and closed without error.
+ * a time and streams it to PATH.tmp (util/wfile.h: never over a device or through a symlink), which is
+ * renamed to PATH only after everything was written, flushed, fsync'ed and closed without error.
  */
 #include "gguf/gguf.h"
 #include "quant/types.h"
 #include "util/util.h"
+#include "util/wfile.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -456,30 +457,18 @@ g4_status gguf_writer_write(gguf_writer *w, const char *path, gguf_fill_fn fill,
     if (!w || !path || !*path) return g4_fail(err, G4_ERR_ARG, "gguf writer: no writer or no path");
     if (w->first_err != G4_OK) return g4_fail(err, w->first_err, "%s", w->first_msg);
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp) return g4_fail(err, G4_ERR_NOMEM, "gguf writer: out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        g4_status st = g4_fail(err, G4_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return st;
-    }
+    /* util/wfile: a regular file or nothing at PATH (a device or symlink is refused), written to PATH.tmp,
+     * fsync'ed and renamed over PATH only when complete */
+    g4_wfile *wf;
+    g4_status st = g4_wfile_open(&wf, path, err);
+    if (st) return st;
+    FILE *f = g4_wfile_stream(wf);
     /* large stdio buffer: tensor chunks are written in one call anyway, this helps the header */
     setvbuf(f, NULL, _IOFBF, 1 << 20);
 
-    wout o = {f, tmp, 0, err};
-    g4_status st = write_all(w, &o, fill, progress, user);
-    if (st == G4_OK && fflush(f) != 0) st = g4_fail(err, G4_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-    if (st == G4_OK && fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS)
-        st = g4_fail(err, G4_ERR_IO, "cannot sync %s: %s", tmp, strerror(errno));
-    if (fclose(f) != 0 && st == G4_OK) st = g4_fail(err, G4_ERR_IO, "cannot close %s: %s", tmp, strerror(errno));
-    if (st == G4_OK && rename(tmp, path) != 0)
-        st = g4_fail(err, G4_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    if (st != G4_OK) remove(tmp);
-    free(tmp);
+    wout o = {f, g4_wfile_tmp_path(wf), 0, err};
+    st = write_all(w, &o, fill, progress, user);
+    if (st == G4_OK) st = g4_wfile_commit(wf, err);
+    else g4_wfile_abort(wf);
     return st;
 }
