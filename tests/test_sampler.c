@@ -181,7 +181,7 @@ int main(void) {
         expect_cands(s, pl, (int[]){2, 3, 0, 1}, (double[]){e[2] / z, e[3] / z, e[0] / z, e[1] / z}, 4, "penalties");
         /* a window of 2 keeps only the last two tokens (0, 1): token 0 counted once */
         p.penalty_last_n = 2;
-        g4_sampler_set_params(s, &p);
+        CHECK(g4_sampler_set_params(s, &p, NULL) == G4_OK, "set_params");
         g4_sampler_accept(s, 0);
         g4_sampler_accept(s, 0);
         g4_sampler_accept(s, 0);

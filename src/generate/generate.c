@@ -16,6 +16,23 @@ const char *g4_stop_reason_str(g4_stop_reason r) {
     return "?";
 }
 
+g4_status g4_gen_params_check(const g4_gen_params *gp, g4_error *err) {
+    if (!gp) return g4_fail(err, G4_ERR_ARG, "generation: no parameters");
+    if (gp->max_tokens < -1)
+        return g4_fail(err, G4_ERR_ARG, "max_tokens %d is out of range: -1 or 0 (until the context is full) or a positive number",
+                       gp->max_tokens);
+    if (gp->n_stop < 0 || gp->n_stop > G4_GEN_MAX_STOP)
+        return g4_fail(err, G4_ERR_ARG, "%d stop strings: at most %d", gp->n_stop, G4_GEN_MAX_STOP);
+    if (gp->n_stop && !gp->stop) return g4_fail(err, G4_ERR_ARG, "%d stop strings but no list", gp->n_stop);
+    for (int i = 0; i < gp->n_stop; i++) {
+        if (!gp->stop[i]) return g4_fail(err, G4_ERR_ARG, "stop string %d is missing (NULL)", i);
+        size_t n = strnlen(gp->stop[i], G4_GEN_MAX_STOP_BYTES + 1);
+        if (n > G4_GEN_MAX_STOP_BYTES)
+            return g4_fail(err, G4_ERR_ARG, "stop string %d is longer than %d bytes", i, G4_GEN_MAX_STOP_BYTES);
+    }
+    return G4_OK;
+}
+
 /* Text waiting to be sent: held back while its end could be the start of a stop string. */
 typedef struct pending {
     char *buf;
@@ -36,11 +53,12 @@ static int pend_add(pending *p, const char *s, size_t n) {
     return 1;
 }
 
-/* length of the longest suffix of buf[0..n) that is a proper prefix of a stop string */
+/* length of the longest suffix of buf[0..n) that is a proper prefix of a stop string (empty ones: none) */
 static size_t held_suffix(const char *buf, size_t n, const char *const *stop, int n_stop) {
     size_t best = 0;
     for (int i = 0; i < n_stop; i++) {
         size_t sl = strlen(stop[i]);
+        if (sl == 0) continue;
         for (size_t k = sl > n ? n : sl - 1; k > best; k--)
             if (memcmp(buf + n - k, stop[i], k) == 0) {
                 best = k;
@@ -84,6 +102,9 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     st->last_token = -1;
     const double t0 = g4_time_s();
     if (n_prompt < 1) return g4_fail(err, G4_ERR_ARG, "empty prompt");
+    g4_status prc = g4_gen_params_check(gp, err);
+    if (prc) return prc;
+    if ((prc = g4_sampler_params_check(g4_sampler_get_params(s), err))) return prc;
     g4_model_info info;
     g4_model_get_info(g4_ctx_model(c), &info);
     const int n_ctx = g4_ctx_n_ctx(c);
@@ -148,7 +169,8 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
         /* stop strings: cut at the first match */
         size_t cut = pd.len;
         for (int i = 0; i < gp->n_stop; i++) {
-            const char *hit = gp->stop[i][0] ? strstr(pd.buf ? pd.buf : "", gp->stop[i]) : NULL;
+            const size_t sl = strlen(gp->stop[i]); /* memmem: the text may hold NUL bytes */
+            const char *hit = sl && pd.len ? memmem(pd.buf, pd.len, gp->stop[i], sl) : NULL;
             if (hit && (size_t)(hit - pd.buf) < cut) cut = (size_t)(hit - pd.buf);
         }
         if (cut < pd.len) {

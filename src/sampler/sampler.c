@@ -2,6 +2,7 @@
 #include "model/model.h"
 #include "util/util.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,11 +63,45 @@ static void seed_rng(g4_sampler *s, uint64_t seed) {
     for (int i = 0; i < 4; i++) s->rng[i] = splitmix(&x);
 }
 
-static int hist_capacity(const g4_sampler_params *p) { return p->penalty_last_n < 0 ? 1 << 20 : p->penalty_last_n; }
+static int hist_capacity(const g4_sampler_params *p) {
+    return p->penalty_last_n < 0 ? G4_SAMPLER_MAX_LAST_N : p->penalty_last_n;
+}
+
+/* value v of a float parameter within [lo, hi] (finite) */
+static g4_status check_f(g4_error *err, const char *name, float v, float lo, float hi, const char *range) {
+    if (isfinite(v) && v >= lo && v <= hi) return G4_OK;
+    return g4_fail(err, G4_ERR_ARG, "%s %g is out of range: %s", name, (double)v, range);
+}
+
+g4_status g4_sampler_params_check(const g4_sampler_params *p, g4_error *err) {
+    g4_status s;
+    if (!p) return g4_fail(err, G4_ERR_ARG, "sampler: no parameters");
+    if ((s = check_f(err, "temperature", p->temperature, 0.0f, FLT_MAX, "a finite number >= 0 (0: greedy)")) ||
+        (s = check_f(err, "top_p", p->top_p, 0.0f, 1.0f, "a number from 0 to 1 (1: off)")) ||
+        (s = check_f(err, "min_p", p->min_p, 0.0f, 1.0f, "a number from 0 to 1 (0: off)")) ||
+        (s = check_f(err, "repeat_penalty", p->repeat_penalty, G4_SAMPLER_MIN_REPEAT_PENALTY, G4_SAMPLER_MAX_PENALTY,
+                     "a number from 0.01 to 100 (1: off)")) ||
+        (s = check_f(err, "presence_penalty", p->presence_penalty, -G4_SAMPLER_MAX_PENALTY, G4_SAMPLER_MAX_PENALTY,
+                     "a number from -100 to 100 (0: off)")) ||
+        (s = check_f(err, "frequency_penalty", p->frequency_penalty, -G4_SAMPLER_MAX_PENALTY, G4_SAMPLER_MAX_PENALTY,
+                     "a number from -100 to 100 (0: off)")))
+        return s;
+    if (p->top_k < 0 || p->top_k > G4_SAMPLER_MAX_TOP_K)
+        return g4_fail(err, G4_ERR_ARG, "top_k %d is out of range: an integer from 0 to %d (0: off)", p->top_k,
+                       G4_SAMPLER_MAX_TOP_K);
+    if (p->penalty_last_n < -1 || p->penalty_last_n > G4_SAMPLER_MAX_LAST_N)
+        return g4_fail(err, G4_ERR_ARG,
+                       "penalty_last_n %d is out of range: an integer from -1 to %d (0: no penalties, -1: the whole "
+                       "history)",
+                       p->penalty_last_n, G4_SAMPLER_MAX_LAST_N);
+    return G4_OK;
+}
 
 g4_status g4_sampler_new(g4_sampler **out, const g4_sampler_params *p, int n_vocab, g4_error *err) {
     *out = NULL;
     if (n_vocab < 1) return g4_fail(err, G4_ERR_ARG, "sampler: vocabulary size %d", n_vocab);
+    g4_status st = g4_sampler_params_check(p, err);
+    if (st) return st;
     g4_sampler *s = calloc(1, sizeof *s);
     if (!s) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     s->n_vocab = n_vocab;
@@ -78,12 +113,11 @@ g4_status g4_sampler_new(g4_sampler **out, const g4_sampler_params *p, int n_voc
         g4_sampler_free(s);
         return g4_fail(err, G4_ERR_NOMEM, "out of memory");
     }
-    g4_sampler_set_params(s, p);
-    seed_rng(s, p->seed);
-    if (s->hist_cap && !s->hist) {
+    if ((st = g4_sampler_set_params(s, p, err))) {
         g4_sampler_free(s);
-        return g4_fail(err, G4_ERR_NOMEM, "out of memory");
+        return st;
     }
+    seed_rng(s, p->seed);
     *out = s;
     return G4_OK;
 }
@@ -103,18 +137,22 @@ void g4_sampler_reset(g4_sampler *s) {
     memset(s->counts, 0, (size_t)s->n_vocab * sizeof *s->counts);
 }
 
-void g4_sampler_set_params(g4_sampler *s, const g4_sampler_params *p) {
+g4_status g4_sampler_set_params(g4_sampler *s, const g4_sampler_params *p, g4_error *err) {
+    g4_status st = g4_sampler_params_check(p, err);
+    if (st) return st;
     int reseed = p->seed != s->p.seed;
     int cap = hist_capacity(p);
-    s->p = *p;
-    if (reseed) seed_rng(s, p->seed);
     if (cap != s->hist_cap) { /* new window: start the history afresh */
-        int32_t *h = cap ? malloc((size_t)cap * sizeof *h) : NULL;
+        int32_t *h = NULL;
+        if (cap && !(h = malloc((size_t)cap * sizeof *h))) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
         free(s->hist);
         s->hist = h;
-        s->hist_cap = h ? cap : 0;
+        s->hist_cap = cap;
         g4_sampler_reset(s);
     }
+    s->p = *p;
+    if (reseed) seed_rng(s, p->seed);
+    return G4_OK;
 }
 
 const g4_sampler_params *g4_sampler_get_params(const g4_sampler *s) { return &s->p; }
@@ -185,8 +223,9 @@ int g4_sampler_sample(g4_sampler *s, const float *logits) {
     const int V = s->n_vocab;
     float *v = s->val;
     memcpy(v, logits, (size_t)V * sizeof *v);
-    for (int i = 0; i < V; i++)
+    for (int i = 0; i < V; i++) /* nan: never drawn; +inf: the largest finite value (inf - inf is nan) */
         if (isnan(v[i])) v[i] = -INFINITY;
+        else if (v[i] == INFINITY) v[i] = FLT_MAX;
     /* penalties over the recent history */
     if (penalties_on(s)) {
         for (int i = 0; i < s->hist_len; i++) {
@@ -194,9 +233,10 @@ int g4_sampler_sample(g4_sampler *s, const float *logits) {
             if (s->counts[t] <= 0) continue;
             /* apply once per distinct token: mark by negating the count, undo below */
             int c = s->counts[t];
-            if (p->repeat_penalty != 1.0f && p->repeat_penalty > 0)
+            if (p->repeat_penalty != 1.0f)
                 v[t] = v[t] > 0 ? v[t] / p->repeat_penalty : v[t] * p->repeat_penalty;
             v[t] -= (float)c * p->frequency_penalty + p->presence_penalty;
+            if (v[t] > FLT_MAX) v[t] = FLT_MAX; /* a penalty < 1 (or a negative one) may overflow */
             s->counts[t] = -c;
         }
         for (int i = 0; i < s->hist_len; i++)
@@ -220,9 +260,10 @@ int g4_sampler_top_k(const g4_sampler *s) {
 }
 
 int g4_sampler_sample_top(g4_sampler *s, const int32_t *ids, const float *logits, int n) {
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n; i++) { /* as in g4_sampler_sample: no inf - inf (nan) in the softmax */
+        float x = logits[i];
         s->ids[i] = ids[i];
-        s->val[ids[i]] = logits[i];
+        s->val[ids[i]] = isnan(x) || x < -FLT_MAX ? -FLT_MAX : x > FLT_MAX ? FLT_MAX : x;
     }
     return pick(s, n);
 }
@@ -275,10 +316,12 @@ static int pick(g4_sampler *s, int n) {
         while (keep < n && v[s->ids[keep]] >= thr) keep++;
         n = keep;
     }
-    /* temperature on the survivors: p_i^(1/T), renormalised (equal to softmax(logit/T)) */
+    /* temperature on the survivors: (p_i / p_max)^(1/T), renormalised (equal to softmax(logit/T)); relative
+     * to the most likely one, so that a tiny T cannot turn every weight into 0 */
     sum = 0;
+    const double pmax = v[s->ids[0]];
     for (int i = 0; i < n; i++) {
-        double q = p->temperature == 1.0f ? v[s->ids[i]] : pow(v[s->ids[i]], 1.0 / p->temperature);
+        double q = p->temperature == 1.0f ? v[s->ids[i]] : pow(v[s->ids[i]] / pmax, 1.0 / p->temperature);
         v[s->ids[i]] = (float)q;
         sum += q;
     }
