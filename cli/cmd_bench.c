@@ -381,10 +381,7 @@ int g4_cmd_bench(int argc, char **argv) {
             for (int r = 0; r < reps; r++) printf("%s%.4f", r ? "," : "", tg[r]);
             printf("],\"engine\":\"g4 %s\"}\n", G4_VERSION);
         }
-        if (fflush(stdout) || ferror(stdout)) {
-            fprintf(stderr, "g4: writing to stdout failed\n");
-            goto done;
-        }
+        if (!cli_stdout_flush(NULL)) goto done;
     }
     rc = 0;
     goto done;

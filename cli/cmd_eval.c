@@ -333,10 +333,7 @@ int g4_cmd_eval(int argc, char **argv) {
             else printf(",\"ppl_ref\":null,\"kl_mean\":null,\"kl_max\":null,\"top1_agree\":null");
             printf(",\"seconds\":%.3f,\"engine\":\"g4 %s\"}\n", secs, G4_VERSION);
         }
-        if (fflush(stdout) || ferror(stdout)) {
-            fprintf(stderr, "g4: writing to stdout failed\n");
-            goto done;
-        }
+        if (!cli_stdout_flush(NULL)) goto done;
     }
     rc = 0;
 done:

@@ -70,6 +70,7 @@ static void print_metadata(const gguf_file *f) {
             print_scalar(kv->type, kv, 0);
         }
         putchar('\n');
+        if (!cli_stdout_ok(NULL)) return; /* stop at the first failed write */
     }
 }
 
@@ -86,6 +87,7 @@ static void print_tensors(const gguf_file *f) {
         const char *tn = g4_type_name(t->type);
         printf("  %-36s %-6s %-28s %14llu %12llu\n", t->name, tn ? tn : "?", shape,
                (unsigned long long)(f->data_offset + t->offset), (unsigned long long)t->nbytes);
+        if (!cli_stdout_ok(NULL)) return;
     }
     /* bytes per type */
     uint64_t per_type[G4_TYPE_COUNT] = {0};
@@ -185,16 +187,17 @@ int g4_cmd_info(int argc, char **argv) {
     }
     printf("file: %s\n  GGUF version %u, %llu metadata keys, %llu tensors, %llu bytes\n", path, f->version,
            (unsigned long long)f->n_kv, (unsigned long long)f->n_tensors, (unsigned long long)f->size);
-    if (show_meta) print_metadata(f);
-    if (show_tensors) print_tensors(f);
-    print_layout(f);
+    if (show_meta && cli_stdout_ok(NULL)) print_metadata(f);
+    if (show_tensors && cli_stdout_ok(NULL)) print_tensors(f);
+    if (cli_stdout_ok(NULL)) print_layout(f);
     gguf_close(f);
+    if (!cli_stdout_flush(NULL)) return 1;
     g4_model *m;
     if (g4_model_open(&m, path, &err)) {
-        printf("\nnot a runnable Gemma 4 model: %s\n", err.msg);
+        fprintf(stderr, "g4: not a runnable Gemma 4 model: %s\n", err.msg);
         return 1;
     }
     print_model(m, n_ctx, &kv);
     g4_model_free(m);
-    return 0;
+    return cli_stdout_flush(NULL) ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 /* g4 logits: run a token sequence through a model and print or save the logits. */
 #include "cli.h"
 #include "g4.h"
+#include "util/wfile.h"
 
 #include <errno.h>
 #include <math.h>
@@ -164,7 +165,6 @@ int g4_cmd_logits(int argc, char **argv) {
     g4_ctx *c;
     int rc = 1;
     float *logits = NULL;
-    FILE *out = NULL;
     if (g4_ctx_new(&c, m, &p, &err)) {
         fprintf(stderr, "g4: %s\n", err.msg);
         g4_model_free(m);
@@ -189,37 +189,32 @@ int g4_cmd_logits(int argc, char **argv) {
         fprintf(stderr, "g4: %s\n", err.msg);
         goto done;
     }
-    if (out_path) {
-        out = fopen(out_path, "wb");
-        if (!out) {
-            fprintf(stderr, "g4: cannot write '%s': %s\n", out_path, strerror(errno));
+    if (out_path) { /* util/wfile: never over a device or through a symlink; complete or not at all */
+        g4_wfile *wf;
+        if (g4_wfile_open(&wf, out_path, &err)) {
+            fprintf(stderr, "g4: cannot write '%s': %s\n", out_path, err.msg);
             goto done;
         }
-        if (!write_f32_le(out, logits, rows * V)) {
+        if (!write_f32_le(g4_wfile_stream(wf), logits, rows * V)) {
             fprintf(stderr, "g4: writing '%s' failed: %s\n", out_path, strerror(errno));
+            g4_wfile_abort(wf);
             goto done;
         }
-        int e = fclose(out);
-        out = NULL;
-        if (e) {
-            fprintf(stderr, "g4: writing '%s' failed: %s\n", out_path, strerror(errno));
+        if (g4_wfile_commit(wf, &err)) {
+            fprintf(stderr, "g4: %s\n", err.msg);
             goto done;
         }
     } else if (top) {
-        for (size_t r = 0; r < rows; r++) print_top(m, logits + r * V, V, (int)top, all ? r : (size_t)n - 1);
+        for (size_t r = 0; r < rows && cli_stdout_ok(NULL); r++) print_top(m, logits + r * V, V, (int)top, all ? r : (size_t)n - 1);
     } else {
-        for (size_t r = 0; r < rows; r++) {
+        for (size_t r = 0; r < rows && cli_stdout_ok(NULL); r++) {
             for (size_t i = 0; i < V; i++) printf(i ? " %.7g" : "%.7g", logits[r * V + i]);
             putchar('\n');
         }
-        if (fflush(stdout) || ferror(stdout)) {
-            fprintf(stderr, "g4: writing to stdout failed\n");
-            goto done;
-        }
     }
+    if (!cli_stdout_flush(NULL)) goto done;
     rc = 0;
 done:
-    if (out) fclose(out);
     free(logits);
     g4_ctx_free(c);
     g4_model_free(m);

@@ -169,8 +169,8 @@ int g4_cmd_render(int argc, char **argv) {
         fprintf(stderr, "g4 render: %s\n", e.msg);
         goto done;
     }
-    rc = fwrite(prompt, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : 1;
-    if (rc) fprintf(stderr, "g4 render: cannot write the prompt\n");
+    fwrite(prompt, 1, n, stdout);
+    rc = cli_stdout_flush("the prompt") ? 0 : 1;
     free(prompt);
 done:
     json_decref(conv);

@@ -6,9 +6,12 @@
 #include "quant/types.h"
 #include "sampler/sampler.h"
 #include "util/util.h"
+#include "util/wfile.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,10 +54,12 @@ static const char *chat_help =
     "  /set verbose on|off                    timings after each answer\n"
     "  /show                                  current settings\n"
     "  /clear                                 forget the conversation (keeps the system prompt)\n"
-    "  /save FILE   /load FILE                conversation and settings as JSON\n"
+    "  /save FILE   /load FILE                conversation and settings as JSON (/load takes the file's\n"
+    "                                         messages, system prompt, thinking mode and parameters)\n"
     "  /bye                                   leave (or Ctrl-D)\n"
     "  \"\"\"                                    begin / end a multi-line message\n"
-    "Ctrl-C stops the answer being written.\n";
+    "On a terminal: line editing and history (arrows, Ctrl-R; ~/.editrc). Ctrl-C stops the answer being\n"
+    "written, or drops the line being typed; Ctrl-D leaves.\n";
 
 static volatile sig_atomic_t g_interrupted;
 static void on_sigint(int sig) {
@@ -83,7 +88,28 @@ typedef struct session {
     const char **stop;
     int n_stop;
     int tty_out, tty_in;
+    cli_input *in;        /* the user's lines (line editing on a terminal) */
+    int werr;             /* errno of the first failed write of the answer to stdout (0: none) */
 } session;
+
+/* the answer on stdout; 0 (and s->werr set) once a write failed: generation then stops */
+static int emit(session *s, const char *p, size_t n) {
+    if (s->werr) return 0;
+    if (n && fwrite(p, 1, n, stdout) != n) s->werr = errno ? errno : EIO;
+    return !s->werr;
+}
+static int emit_s(session *s, const char *p) { return emit(s, p, strlen(p)); }
+static int emit_flush(session *s) {
+    if (!s->werr && (fflush(stdout) != 0 || ferror(stdout))) s->werr = errno ? errno : EIO;
+    return !s->werr;
+}
+/* after the answer: the failure reported once, the exit status */
+static int report_write(session *s) {
+    if (!s->werr) emit_flush(s);
+    if (!s->werr) return 0;
+    cli_stdout_fail("the answer", s->werr); /* once */
+    return 1;
+}
 
 /* ---- printing the model's output ---- */
 
@@ -102,36 +128,37 @@ static void show_delta(printer *pr) {
     const char *an = g4_chat_parser_answer(pr->parser, &al);
     if (tl > pr->shown_think && !s->hide_thinking && (s->tty_out || s->verbose)) {
         if (!pr->in_think_shown) {
-            fputs(s->tty_out ? "\033[2mThinking...\n" : "Thinking...\n", stdout);
+            emit_s(s, s->tty_out ? "\033[2mThinking...\n" : "Thinking...\n");
             pr->in_think_shown = 1;
         } else if (s->tty_out) {
-            fputs("\033[2m", stdout);
+            emit_s(s, "\033[2m");
         }
-        fwrite(th + pr->shown_think, 1, tl - pr->shown_think, stdout);
-        if (s->tty_out) fputs("\033[0m", stdout);
+        emit(s, th + pr->shown_think, tl - pr->shown_think);
+        if (s->tty_out) emit_s(s, "\033[0m");
     }
     pr->shown_think = tl;
     if (al > pr->shown_answer) {
-        if (pr->in_think_shown && !pr->any_answer) fputs(s->tty_out ? "\033[2m\n...done thinking.\033[0m\n\n" : "\n...done thinking.\n\n", stdout);
+        if (pr->in_think_shown && !pr->any_answer) emit_s(s, s->tty_out ? "\033[2m\n...done thinking.\033[0m\n\n" : "\n...done thinking.\n\n");
         pr->any_answer = 1;
-        fwrite(an + pr->shown_answer, 1, al - pr->shown_answer, stdout);
+        emit(s, an + pr->shown_answer, al - pr->shown_answer);
     }
     pr->shown_answer = al;
-    fflush(stdout);
+    emit_flush(s);
 }
 
+/* the text callbacks: "stop" on Ctrl-C and when writing the answer failed (a closed pipe, a full disk) */
 static int on_chat_text(void *user, const char *text, size_t len) {
     printer *pr = user;
     if (g4_chat_parser_feed(pr->parser, text, len, NULL)) return 1;
     show_delta(pr);
-    return g_interrupted != 0;
+    return g_interrupted != 0 || pr->s->werr != 0;
 }
 
 static int on_raw_text(void *user, const char *text, size_t len) {
-    (void)user;
-    fwrite(text, 1, len, stdout);
-    fflush(stdout);
-    return g_interrupted != 0;
+    session *s = user;
+    emit(s, text, len);
+    emit_flush(s);
+    return g_interrupted != 0 || s->werr != 0;
 }
 
 static void print_stats(const g4_gen_stats *st) {
@@ -187,8 +214,6 @@ static int drop_oldest_turn(session *s) {
     return 1;
 }
 
-static char *read_line(FILE *in); /* below */
-
 /* Make the conversation fit: returns 1 if it fits (maybe after truncating), 0 if the user's last
  * message was withdrawn. */
 static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
@@ -208,10 +233,11 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
         fprintf(stderr, "\nThe conversation is %zu tokens; the context holds %d, with %d kept free for the answer.\n", *n,
                 n_ctx, reserve);
         if (pol == OVERFLOW_ASK) {
-            if (!s->tty_in) pol = OVERFLOW_STOP;
+            if (!s->tty_in || !s->in) pol = OVERFLOW_STOP;
             else {
                 fprintf(stderr, "[t]runcate the oldest turns, or [s]top and withdraw your message? ");
-                char *ans = read_line(stdin);
+                int intr;
+                char *ans = cli_input_read(s->in, "", &intr);
                 pol = ans && (ans[0] == 't' || ans[0] == 'T') ? OVERFLOW_TRUNCATE : OVERFLOW_STOP;
                 free(ans);
                 g_interrupted = 0;
@@ -267,12 +293,22 @@ static int answer(session *s) {
     }
     g4_chat_parser_finish(pr.parser, NULL);
     show_delta(&pr);
-    for (int i = 0; i < g4_chat_parser_n_tool_calls(pr.parser); i++) {
+    for (int i = 0; i < g4_chat_parser_n_tool_calls(pr.parser) && !s->werr; i++) {
         const g4_chat_tool_call *tc = g4_chat_parser_tool_call(pr.parser, i);
-        printf("%s[tool call] %s(%s)", pr.any_answer || i ? "\n" : "", tc->name, tc->args_json);
+        if (pr.any_answer || i) emit_s(s, "\n");
+        emit_s(s, "[tool call] ");
+        emit_s(s, tc->name);
+        emit_s(s, "(");
+        emit_s(s, tc->args_json);
+        emit_s(s, ")");
     }
-    putchar('\n');
-    fflush(stdout); /* the answer before any note on stderr */
+    emit_s(s, "\n");
+    if (report_write(s)) { /* the answer before any note on stderr; a failed write ends the command */
+        if (s->verbose) print_stats(&st);
+        g4_chat_parser_free(pr.parser);
+        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        return 1;
+    }
     if (st.stop == G4_STOP_CALLER) fprintf(stderr, "[stopped]\n");
     else if (st.stop == G4_STOP_CONTEXT) fprintf(stderr, "[the context is full: the answer was cut off; /clear starts over]\n");
     else if (st.stop == G4_STOP_MAX) fprintf(stderr, "[token limit reached]\n");
@@ -300,44 +336,90 @@ static int add_user_message(session *s, const char *text, size_t len) {
 
 /* ---- settings ---- */
 
-static int set_param(session *s, const char *name, const char *val) {
-    char *end;
-    double d = strtod(val, &end);
-    int is_num = end != val && *end == 0;
-    g4_sampler_params p = s->sp;
-#define NUM(key, field, lo, hi, cast)                                                                         \
-    if (!strcasecmp(name, key)) {                                                                             \
-        if (!is_num || d < (lo) || d > (hi)) {                                                                \
-            fprintf(stderr, "%s must be a number in [%g, %g]\n", key, (double)(lo), (double)(hi));          \
-            return 0;                                                                                         \
-        }                                                                                                     \
-        field = (cast)d;                                                                                      \
-        goto done;                                                                                            \
-    }
-    NUM("temperature", p.temperature, 0, 100, float)
-    NUM("top_k", p.top_k, 0, 1000000, int)
-    NUM("top_p", p.top_p, 0, 1, float)
-    NUM("min_p", p.min_p, 0, 1, float)
-    NUM("repeat_penalty", p.repeat_penalty, 0, 100, float)
-    NUM("presence_penalty", p.presence_penalty, -100, 100, float)
-    NUM("frequency_penalty", p.frequency_penalty, -100, 100, float)
-    NUM("repeat_last_n", p.penalty_last_n, -1, 1000000, int)
-    NUM("seed", p.seed, 0, 1.8e19, uint64_t)
-    if (!strcasecmp(name, "num_predict") || !strcasecmp(name, "max_tokens")) {
-        if (!is_num || d < -1 || d > 1e9) {
-            fprintf(stderr, "num_predict must be a number (-1: no limit)\n");
-            return 0;
+/* name = value into *p and *max_tokens (the caller's copies); 0 with a message on stderr when the name is
+ * unknown or the value is not a number of the parameter's kind. The ranges are the library's
+ * (g4_sampler_params_check, g4_gen_params_check), checked by the callers on the whole set. */
+static int parse_param(const char *name, const char *val, g4_sampler_params *p, int *max_tokens) {
+    static const struct {
+        const char *name;
+        int kind; /* 0 float, 1 int, 2 seed (unsigned 64-bit), 3 num_predict */
+        size_t off;
+    } tab[] = {
+        {"temperature", 0, offsetof(g4_sampler_params, temperature)},
+        {"top_k", 1, offsetof(g4_sampler_params, top_k)},
+        {"top_p", 0, offsetof(g4_sampler_params, top_p)},
+        {"min_p", 0, offsetof(g4_sampler_params, min_p)},
+        {"repeat_penalty", 0, offsetof(g4_sampler_params, repeat_penalty)},
+        {"presence_penalty", 0, offsetof(g4_sampler_params, presence_penalty)},
+        {"frequency_penalty", 0, offsetof(g4_sampler_params, frequency_penalty)},
+        {"repeat_last_n", 1, offsetof(g4_sampler_params, penalty_last_n)},
+        {"penalty_last_n", 1, offsetof(g4_sampler_params, penalty_last_n)},
+        {"seed", 2, offsetof(g4_sampler_params, seed)},
+        {"num_predict", 3, 0},
+        {"max_tokens", 3, 0},
+    };
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        if (strcasecmp(name, tab[i].name)) continue;
+        char *end;
+        errno = 0;
+        if (tab[i].kind == 0) {
+            double d = strtod(val, &end);
+            if (end == val || *end) break;
+            float f = (float)d; /* out of float range: inf, refused by the check */
+            memcpy((char *)p + tab[i].off, &f, sizeof f);
+        } else if (tab[i].kind == 2) {
+            unsigned long long u = strtoull(val, &end, 10);
+            if (end == val || *end || errno || strchr(val, '-')) {
+                fprintf(stderr, "seed must be a whole number from 0 to 18446744073709551615\n");
+                return 0;
+            }
+            p->seed = (uint64_t)u;
+        } else {
+            long v = strtol(val, &end, 10);
+            if (end == val || *end || errno || v < INT_MIN || v > INT_MAX) {
+                fprintf(stderr, "%s must be a whole number\n", tab[i].name);
+                return 0;
+            }
+            if (tab[i].kind == 3) *max_tokens = (int)v;
+            else memcpy((char *)p + tab[i].off, &(int){(int)v}, sizeof(int));
         }
-        s->max_tokens = (int)d;
         return 1;
     }
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcasecmp(name, tab[i].name)) {
+            fprintf(stderr, "%s must be a number, not '%s'\n", tab[i].name, val);
+            return 0;
+        }
     fprintf(stderr, "unknown parameter '%s' (see /help)\n", name);
     return 0;
-#undef NUM
-done:
-    s->sp = p;
-    g4_sampler_set_params(s->sampler, &p);
+}
+
+/* the one range check of the library for a complete set (the sampler's and the generation's) */
+static int params_valid(const session *s, const g4_sampler_params *p, int max_tokens, const char *where) {
+    g4_error err = {0};
+    g4_gen_params gp = {.max_tokens = max_tokens, .stop = s->stop, .n_stop = s->n_stop};
+    if (g4_sampler_params_check(p, &err) == G4_OK && g4_gen_params_check(&gp, &err) == G4_OK) return 1;
+    fprintf(stderr, "g4: %s%s\n", where ? where : "", err.msg);
+    return 0;
+}
+
+/* the new settings in the sampler and the session; 0 (nothing changed) when refused */
+static int apply_params(session *s, const g4_sampler_params *p, int max_tokens) {
+    g4_error err = {0};
+    if (!params_valid(s, p, max_tokens, NULL)) return 0;
+    if (g4_sampler_set_params(s->sampler, p, &err)) {
+        fprintf(stderr, "g4: %s\n", err.msg);
+        return 0;
+    }
+    s->sp = *p;
+    s->max_tokens = max_tokens;
     return 1;
+}
+
+static int set_param(session *s, const char *name, const char *val) {
+    g4_sampler_params p = s->sp;
+    int mt = s->max_tokens;
+    return parse_param(name, val, &p, &mt) && apply_params(s, &p, mt);
 }
 
 static void show_settings(const session *s) {
@@ -351,29 +433,48 @@ static void show_settings(const session *s) {
     printf("context      %d tokens, %d in use, %zu messages\n", g4_ctx_n_ctx(s->ctx), g4_ctx_n_past(s->ctx), json_array_size(s->messages));
 }
 
+/* format g4-chat/1: {"format", "model", "messages" (without the system prompt), "system" (absent: none),
+ * "think", "params": {temperature, top_k, top_p, min_p, repeat_penalty, presence_penalty,
+ * frequency_penalty, repeat_last_n, num_predict, "seed": a decimal string (64 bits do not fit JSON's
+ * signed integers; /load takes a number too)}} */
 static int save_conversation(const session *s, const char *path) {
-    json_t *o = json_pack("{s:s,s:s,s:O,s:b,s:{s:f,s:i,s:f,s:f,s:f,s:f,s:f,s:i,s:I,s:i}}", "format", "g4-chat/1", "model",
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->sp.seed);
+    json_t *o = json_pack("{s:s,s:s,s:O,s:b,s:{s:f,s:i,s:f,s:f,s:f,s:f,s:f,s:i,s:s,s:i}}", "format", "g4-chat/1", "model",
                           s->model_path, "messages", s->messages, "think", s->think, "params", "temperature",
                           (double)s->sp.temperature, "top_k", s->sp.top_k, "top_p", (double)s->sp.top_p, "min_p",
                           (double)s->sp.min_p, "repeat_penalty", (double)s->sp.repeat_penalty, "presence_penalty",
                           (double)s->sp.presence_penalty, "frequency_penalty", (double)s->sp.frequency_penalty,
-                          "repeat_last_n", s->sp.penalty_last_n, "seed", (json_int_t)s->sp.seed, "num_predict", s->max_tokens);
+                          "repeat_last_n", s->sp.penalty_last_n, "seed", seed, "num_predict", s->max_tokens);
     if (!o) {
-        fprintf(stderr, "g4: out of memory\n");
+        fprintf(stderr, "g4: cannot save to '%s': the settings do not make a JSON document\n", path);
         return 0;
     }
-    if (s->system) json_object_set_new(o, "system", json_string(s->system));
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int ok = json_dump_file(o, tmp, JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 && rename(tmp, path) == 0;
-    if (!ok) {
-        fprintf(stderr, "g4: cannot save to '%s': %s\n", path, strerror(errno));
-        unlink(tmp);
+    if (s->system && json_object_set_new(o, "system", json_string(s->system))) {
+        fprintf(stderr, "g4: cannot save to '%s': the system prompt is not valid UTF-8\n", path);
+        json_decref(o);
+        return 0;
     }
+    /* util/wfile: never over a device or through a symlink; complete (fsync'ed) or not at all */
+    g4_error err = {0};
+    g4_wfile *wf;
+    int ok = 0;
+    if (g4_wfile_open(&wf, path, &err) == G4_OK) {
+        if (json_dumpf(o, g4_wfile_stream(wf), JSON_INDENT(2) | JSON_ENSURE_ASCII) == 0 &&
+            fputc('\n', g4_wfile_stream(wf)) != EOF) {
+            ok = g4_wfile_commit(wf, &err) == G4_OK;
+        } else {
+            g4_fail(&err, G4_ERR_IO, "writing '%s' failed: %s", g4_wfile_tmp_path(wf), strerror(errno));
+            g4_wfile_abort(wf);
+        }
+    }
+    if (!ok) fprintf(stderr, "g4: cannot save to '%s': %s\n", path, err.msg);
     json_decref(o);
     return ok;
 }
 
+/* the file's conversation, system prompt, thinking mode and parameters, exactly: no system prompt in the
+ * file, none after loading; nothing changes when anything in the file is refused */
 static int load_conversation(session *s, const char *path) {
     json_error_t je;
     json_t *o = json_load_file(path, 0, &je);
@@ -381,74 +482,104 @@ static int load_conversation(session *s, const char *path) {
         fprintf(stderr, "g4: cannot load '%s': %s (line %d, column %d)\n", path, je.text, je.line, je.column);
         return 0;
     }
-    json_t *msgs = json_object_get(o, "messages");
+    int ok = 0;
+    json_t *msgs = json_object_get(o, "messages"), *copy = NULL;
+    char *sys = NULL;
     if (!json_is_array(msgs)) {
         fprintf(stderr, "g4: '%s' has no \"messages\" list\n", path);
-        json_decref(o);
-        return 0;
+        goto out;
+    }
+    copy = json_deep_copy(msgs);
+    if (!copy) {
+        fprintf(stderr, "g4: out of memory\n");
+        goto out;
+    }
+    /* the system prompt: a leading system message (with text content) or the "system" key, else none */
+    json_t *first = json_array_get(copy, 0);
+    const char *role = json_string_value(json_object_get(first, "role"));
+    json_t *sk = json_object_get(o, "system");
+    if (sk && !json_is_string(sk) && !json_is_null(sk)) {
+        fprintf(stderr, "g4: '%s': \"system\" must be a string\n", path);
+        goto out;
+    }
+    if (role && !strcmp(role, "system") && json_is_string(json_object_get(first, "content"))) {
+        sys = strdup(json_string_value(json_object_get(first, "content")));
+        json_array_remove(copy, 0);
+        if (!sys) goto nomem;
+    } else if (json_is_string(sk) && *json_string_value(sk)) {
+        if (!(sys = strdup(json_string_value(sk)))) goto nomem;
     }
     /* a conversation g4 cannot render is refused here, not at the next message */
-    json_t *probe = json_deep_copy(msgs);
-    char *text = NULL;
-    size_t len;
-    g4_error err = {0};
-    g4_chat_opts co = g4_chat_default_opts();
-    co.flavour = s->flavour;
-    g4_status rc = g4_chat_render(probe, NULL, &co, &text, &len, &err);
-    free(text);
-    json_decref(probe);
-    if (rc) {
-        fprintf(stderr, "g4: '%s': %s\n", path, err.msg);
-        json_decref(o);
-        return 0;
-    }
-    json_decref(s->messages);
-    s->messages = json_deep_copy(msgs);
-    /* a system message in the list becomes the system prompt */
-    json_t *first = json_array_get(s->messages, 0);
-    const char *role = json_string_value(json_object_get(first, "role"));
-    const char *sys = json_string_value(json_object_get(o, "system"));
-    if (role && !strcmp(role, "system") && json_is_string(json_object_get(first, "content"))) {
-        sys = json_string_value(json_object_get(first, "content"));
-        free(s->system);
-        s->system = strdup(sys);
-        json_array_remove(s->messages, 0);
-    } else if (sys) {
-        free(s->system);
-        s->system = strdup(sys);
-    }
-    json_t *th = json_object_get(o, "think");
-    if (json_is_boolean(th)) s->think = json_is_true(th);
-    json_t *p = json_object_get(o, "params");
-    const char *k;
-    json_t *v;
-    json_object_foreach(p, k, v) {
-        char buf[64];
-        if (json_is_number(v)) {
-            snprintf(buf, sizeof buf, "%.17g", json_number_value(v));
-            set_param(s, k, buf);
+    {
+        json_t *probe = json_deep_copy(copy);
+        if (!probe) goto nomem;
+        char *text = NULL;
+        size_t len;
+        g4_error err = {0};
+        g4_chat_opts co = g4_chat_default_opts();
+        co.flavour = s->flavour;
+        g4_status rc = g4_chat_render(probe, NULL, &co, &text, &len, &err);
+        free(text);
+        json_decref(probe);
+        if (rc) {
+            fprintf(stderr, "g4: '%s': %s\n", path, err.msg);
+            goto out;
         }
     }
+    json_t *th = json_object_get(o, "think");
+    if (th && !json_is_boolean(th)) {
+        fprintf(stderr, "g4: '%s': \"think\" must be true or false\n", path);
+        goto out;
+    }
+    /* parameters: those in the file replace the current ones, all checked before any is used */
+    g4_sampler_params p = s->sp;
+    int mt = s->max_tokens;
+    json_t *params = json_object_get(o, "params");
+    if (params && !json_is_object(params)) {
+        fprintf(stderr, "g4: '%s': \"params\" must be an object\n", path);
+        goto out;
+    }
+    const char *k;
+    json_t *v;
+    json_object_foreach(params, k, v) {
+        char buf[64];
+        if (json_is_integer(v) && !strcasecmp(k, "seed")) /* older files: the seed as a signed 64-bit integer */
+            snprintf(buf, sizeof buf, "%llu", (unsigned long long)(uint64_t)json_integer_value(v));
+        else if (json_is_integer(v)) snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_real(v)) snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+        else if (json_is_string(v)) snprintf(buf, sizeof buf, "%s", json_string_value(v));
+        else {
+            fprintf(stderr, "g4: '%s': params.%s must be a number\n", path, k);
+            goto out;
+        }
+        if (!parse_param(k, buf, &p, &mt)) {
+            fprintf(stderr, "g4: '%s': params.%s refused; nothing was loaded\n", path, k);
+            goto out;
+        }
+    }
+    char where[1100];
+    snprintf(where, sizeof where, "'%.1000s': ", path);
+    if (!params_valid(s, &p, mt, where) || !apply_params(s, &p, mt)) goto out;
+    json_decref(s->messages);
+    s->messages = copy;
+    copy = NULL;
+    free(s->system);
+    s->system = sys;
+    sys = NULL;
+    s->think = json_is_true(th);
     printf("loaded %zu messages from %s\n", json_array_size(s->messages), path);
+    ok = 1;
+    goto out;
+nomem:
+    fprintf(stderr, "g4: out of memory\n");
+out:
+    free(sys);
+    json_decref(copy);
     json_decref(o);
-    return 1;
+    return ok;
 }
 
 /* ---- input ---- */
-
-static char *read_line(FILE *in) {
-    char *line = NULL;
-    size_t cap = 0;
-    errno = 0;
-    ssize_t n = getline(&line, &cap, in);
-    if (n < 0) {
-        free(line);
-        return NULL;
-    }
-    if (n && line[n - 1] == '\n') line[--n] = 0;
-    if (n && line[n - 1] == '\r') line[--n] = 0;
-    return line;
-}
 
 static char *strip(char *s) {
     while (*s == ' ' || *s == '\t') s++;
@@ -461,19 +592,8 @@ static char *strip(char *s) {
  * NULL at end of input. *interrupted is set when Ctrl-C arrived while waiting. */
 static char *read_message(session *s, int *interrupted) {
     *interrupted = 0;
-    if (s->tty_in) {
-        fputs(">>> ", stdout);
-        fflush(stdout);
-    }
-    char *line = read_line(stdin);
-    if (!line) {
-        if (g_interrupted) {
-            clearerr(stdin);
-            g_interrupted = 0;
-            *interrupted = 1;
-        }
-        return NULL;
-    }
+    char *line = cli_input_read(s->in, s->tty_in ? ">>> " : "", interrupted);
+    if (!line) return NULL;
     char *t = strip(line);
     int triple = !strncmp(t, "\"\"\"", 3);
     size_t n = strlen(line);
@@ -523,12 +643,12 @@ static char *read_message(session *s, int *interrupted) {
         cur = NULL;
         if (end) break;
         first = 0;
-        if (s->tty_in) {
-            fputs("... ", stdout);
-            fflush(stdout);
+        cur = cli_input_read(s->in, s->tty_in ? "... " : "", interrupted);
+        if (!cur && *interrupted) { /* Ctrl-C: the whole message is abandoned */
+            free(buf);
+            return NULL;
         }
-        cur = read_line(stdin);
-        if (!cur) break;
+        if (!cur) break; /* end of input: what was typed is the message */
     }
     return buf;
 }
@@ -541,6 +661,12 @@ static int on_off(const char *v, int *out) {
         return 0;
     }
     return 1;
+}
+
+static int valid_utf8(const char *t) {
+    json_t *j = json_string(t);
+    json_decref(j);
+    return j != NULL;
 }
 
 /* returns 0 to leave */
@@ -558,13 +684,16 @@ static int command(session *s, char *line) {
         printf("(conversation cleared)\n");
     } else if (!strcmp(cmd, "/system") || (!strcmp(cmd, "/set") && !strncmp(arg, "system", 6) && (arg[6] == ' ' || !arg[6]))) {
         const char *text = !strcmp(cmd, "/system") ? arg : strip(arg + 6);
-        free(s->system);
-        s->system = *text ? strdup(text) : NULL;
-        printf(*text ? "(system prompt set)\n" : "(system prompt removed)\n");
+        if (!valid_utf8(text)) fprintf(stderr, "g4: the system prompt is not valid UTF-8 text; it was not set\n");
+        else {
+            free(s->system);
+            s->system = *text ? strdup(text) : NULL;
+            printf(*text ? "(system prompt set)\n" : "(system prompt removed)\n");
+        }
     } else if (!strcmp(cmd, "/think") || (!strcmp(cmd, "/set") && !strncmp(arg, "think", 5) && (arg[5] == ' ' || !arg[5]))) {
         const char *v = !strcmp(cmd, "/think") ? arg : strip(arg + 5);
         if (on_off(v, &s->think)) printf("(thinking %s)\n", s->think ? "on" : "off");
-    } else if (!strcmp(cmd, "/set") && !strncmp(arg, "verbose", 7)) {
+    } else if (!strcmp(cmd, "/set") && !strncmp(arg, "verbose", 7) && (arg[7] == ' ' || !arg[7])) {
         on_off(strip(arg + 7), &s->verbose);
     } else if (!strcmp(cmd, "/set")) {
         char *name = arg, *val = arg;
@@ -585,18 +714,20 @@ static int command(session *s, char *line) {
     return 1;
 }
 
+/* the exit status: 0, or 1 when writing to stdout failed (nobody reads the answers any more) */
 static int chat_loop(session *s) {
     if (s->tty_in) printf("g4 chat with %s. /help for commands, /bye to leave.\n", s->model_path);
     for (;;) {
+        if (s->werr || !cli_stdout_flush(NULL)) return 1;
         int intr;
         char *msg = read_message(s, &intr);
         if (!msg) {
-            if (intr) {
+            if (intr) { /* Ctrl-C at the prompt: the line is dropped */
                 printf("\n(Use /bye or Ctrl-D to leave)\n");
                 continue;
             }
             if (s->tty_in) putchar('\n');
-            return 0;
+            return cli_stdout_flush(NULL) ? 0 : 1;
         }
         char *t = strip(msg);
         if (!*t) {
@@ -643,13 +774,25 @@ static char *read_all(FILE *f, size_t *len) {
     return buf;
 }
 
+static void apply_overrides(g4_sampler_params *p, const g4_sampler_params *over, const int *set) {
+    if (set[0]) p->temperature = over->temperature;
+    if (set[1]) p->top_k = over->top_k;
+    if (set[2]) p->top_p = over->top_p;
+    if (set[3]) p->min_p = over->min_p;
+    if (set[4]) p->repeat_penalty = over->repeat_penalty;
+    if (set[5]) p->presence_penalty = over->presence_penalty;
+    if (set[6]) p->frequency_penalty = over->frequency_penalty;
+    if (set[7]) p->penalty_last_n = over->penalty_last_n;
+}
+
 static int run_main(int argc, char **argv, int is_chat) {
     session s = {0};
     const char *prompt = NULL, *flavour = NULL;
-    long n_ctx = 4096, threads = 0, seed = -1, tmp;
+    long n_ctx = 4096, threads = 0, tmp;
+    unsigned long long seed = 0;
     int seed_set = 0, think_set = 0;
     g4_ctx_params cp = g4_ctx_default_params();
-    const char *stops[64];
+    const char *stops[G4_GEN_MAX_STOP];
     g4_sampler_params over;
     int over_set[9] = {0};
     memset(&over, 0, sizeof over);
@@ -669,7 +812,11 @@ static int run_main(int argc, char **argv, int is_chat) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             fputs(usage_run, stdout);
             return 0;
-        } else if (!strcmp(a, "--system") && more) s.system = strdup(argv[++i]);
+        } else if (!strcmp(a, "--system") && more) {
+            if (!valid_utf8(argv[++i])) cli_die_usage(usage_run, "--system: not valid UTF-8 text");
+            free(s.system);
+            s.system = strdup(argv[i]);
+        }
         else if (!strcmp(a, "--think") && more) {
             if (!on_off(argv[++i], &s.think)) cli_die_usage(usage_run, "--think takes on or off");
             think_set = 1;
@@ -686,19 +833,23 @@ static int run_main(int argc, char **argv, int is_chat) {
         FLT("--repeat-penalty", repeat_penalty, 4)
         FLT("--presence-penalty", presence_penalty, 5)
         FLT("--frequency-penalty", frequency_penalty, 6)
-        else if (!strcmp(a, "--top-k") && more) {
-            if (!cli_parse_int(argv[++i], 0, 1 << 30, &tmp)) cli_die_usage(usage_run, "bad --top-k '%s'", argv[i]);
+        else if (!strcmp(a, "--top-k") && more) { /* (the ranges: g4_sampler_params_check below) */
+            if (!cli_parse_int(argv[++i], INT_MIN, INT_MAX, &tmp)) cli_die_usage(usage_run, "bad --top-k '%s'", argv[i]);
             over.top_k = (int)tmp;
             over_set[1] = 1;
         } else if (!strcmp(a, "--repeat-last-n") && more) {
-            if (!cli_parse_int(argv[++i], -1, 1 << 30, &tmp)) cli_die_usage(usage_run, "bad --repeat-last-n '%s'", argv[i]);
+            if (!cli_parse_int(argv[++i], INT_MIN, INT_MAX, &tmp)) cli_die_usage(usage_run, "bad --repeat-last-n '%s'", argv[i]);
             over.penalty_last_n = (int)tmp;
             over_set[7] = 1;
         } else if (!strcmp(a, "--seed") && more) {
-            if (!cli_parse_int(argv[++i], 0, 0x7fffffffffffffffL, &seed)) cli_die_usage(usage_run, "bad --seed '%s'", argv[i]);
+            char *e;
+            errno = 0;
+            seed = strtoull(argv[++i], &e, 10);
+            if (e == argv[i] || *e || errno || strchr(argv[i], '-'))
+                cli_die_usage(usage_run, "bad --seed '%s' (a whole number from 0 to 18446744073709551615)", argv[i]);
             seed_set = 1;
         } else if (!strcmp(a, "--stop") && more) {
-            if (s.n_stop == 64) cli_die_usage(usage_run, "too many --stop strings");
+            if (s.n_stop == G4_GEN_MAX_STOP) cli_die_usage(usage_run, "too many --stop strings (at most %d)", G4_GEN_MAX_STOP);
             stops[s.n_stop++] = argv[++i];
         } else if (!strcmp(a, "--ctx") && more) {
             if (!cli_parse_int(argv[++i], 16, 1 << 24, &n_ctx)) cli_die_usage(usage_run, "bad --ctx '%s'", argv[i]);
@@ -722,6 +873,13 @@ static int run_main(int argc, char **argv, int is_chat) {
     (void)think_set;
     if (!s.model_path) cli_die_usage(usage_run, "no model given");
     s.stop = stops;
+    { /* the values given, checked by the library before anything is loaded (the model's own are checked too) */
+        g4_sampler_params p = g4_sampler_default_params();
+        apply_overrides(&p, &over, over_set);
+        g4_error e = {0};
+        g4_gen_params gp = {.max_tokens = s.max_tokens, .stop = s.stop, .n_stop = s.n_stop};
+        if (g4_sampler_params_check(&p, &e) || g4_gen_params_check(&gp, &e)) cli_die_usage(usage_run, "%s", e.msg);
+    }
     s.tty_in = isatty(0);
     s.tty_out = isatty(1);
     g4_error err = {0};
@@ -753,14 +911,7 @@ static int run_main(int argc, char **argv, int is_chat) {
         if (s.verbose) fprintf(stderr, "(no Gemma 4 chat template in the file: using the %s-model format)\n", g4_chat_flavour_name(s.flavour));
     }
     s.sp = g4_sampler_model_params(s.model);
-    if (over_set[0]) s.sp.temperature = over.temperature;
-    if (over_set[1]) s.sp.top_k = over.top_k;
-    if (over_set[2]) s.sp.top_p = over.top_p;
-    if (over_set[3]) s.sp.min_p = over.min_p;
-    if (over_set[4]) s.sp.repeat_penalty = over.repeat_penalty;
-    if (over_set[5]) s.sp.presence_penalty = over.presence_penalty;
-    if (over_set[6]) s.sp.frequency_penalty = over.frequency_penalty;
-    if (over_set[7]) s.sp.penalty_last_n = over.penalty_last_n;
+    apply_overrides(&s.sp, &over, over_set);
     s.sp.seed = seed_set ? (uint64_t)seed : (uint64_t)(g4_time_s() * 1e9) ^ (uint64_t)getpid();
     if (g4_sampler_new(&s.sampler, &s.sp, g4_vocab_n_tokens(s.vocab), &err)) {
         fprintf(stderr, "g4: %s\n", err.msg);
@@ -784,6 +935,11 @@ static int run_main(int argc, char **argv, int is_chat) {
 
     if (is_chat || (!prompt && s.tty_in)) {
         if (s.raw) fprintf(stderr, "g4: --raw applies to single prompts only; chatting in the chat format\n");
+        s.in = cli_input_new("g4", s.tty_in, &g_interrupted);
+        if (!s.in) {
+            fprintf(stderr, "g4: out of memory\n");
+            goto done;
+        }
         rc = chat_loop(&s);
         goto done;
     }
@@ -807,15 +963,15 @@ static int run_main(int argc, char **argv, int is_chat) {
         }
         g4_gen_params gp = {.max_tokens = s.max_tokens, .stop = s.stop, .n_stop = s.n_stop, .special = 0};
         g4_gen_stats st;
-        g4_status r = g4_generate(s.ctx, s.vocab, s.sampler, ids, (int)n, &gp, on_raw_text, NULL, &st, &err);
+        g4_status r = g4_generate(s.ctx, s.vocab, s.sampler, ids, (int)n, &gp, on_raw_text, &s, &st, &err);
         free(ids);
         if (r) {
             fprintf(stderr, "g4: %s\n", err.msg);
             goto done;
         }
-        putchar('\n');
-        fflush(stdout);
+        emit_s(&s, "\n");
         if (s.verbose) print_stats(&st);
+        if (report_write(&s)) goto done; /* stopped at the first failed write */
         rc = st.stop == G4_STOP_CALLER ? 130 : 0;
         goto done;
     }
@@ -826,10 +982,8 @@ static int run_main(int argc, char **argv, int is_chat) {
     /* the message was withdrawn (did not fit) or generation failed: the assistant message is missing */
     rc = json_array_size(s.messages) > before ? (g_interrupted ? 130 : 0) : 1;
 done:
-    if (fflush(stdout) || ferror(stdout)) {
-        fprintf(stderr, "g4: writing the answer failed\n");
-        rc = 1;
-    }
+    if (report_write(&s) || !cli_stdout_flush("the answer")) rc = 1;
+    cli_input_free(s.in);
     free(stdin_text);
     json_decref(s.messages);
     g4_ctx_free(s.ctx);

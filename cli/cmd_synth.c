@@ -28,7 +28,8 @@ static const char *usage =
     "                (k-quants: q4_k -> q5_0, q5_k -> q5_1, q6_k -> q8_0, as llama-quantize); q4_1,\n"
     "                q5_0, q5_1, q4_k, q5_k, q6_k also work\n"
     "  --seed N      random seed (default 42); the output is a function of variant, scale, type, seed\n"
-    "  --out FILE    output path (written to FILE.tmp, then renamed)\n"
+    "  --out FILE    output path (written to FILE.tmp, then renamed; an existing FILE must be a\n"
+    "                regular file: a device, directory or symbolic link is not replaced)\n"
     "  --quiet       no progress on stderr\n"
     "  --dry-run     print the tensor count and file size, write nothing (--out not needed)\n";
 
@@ -123,7 +124,7 @@ int g4_cmd_synth(int argc, char **argv) {
     if (dry_run) {
         printf("%s %s %s: %llu tensors, %llu bytes (%s)\n", variant, scale, type, (unsigned long long)n_tensors,
                (unsigned long long)bytes, cli_human_bytes((double)bytes, hb, sizeof hb));
-        return 0;
+        return cli_stdout_flush(NULL) ? 0 : 1;
     }
     if (!quiet)
         fprintf(stderr, "synth: wrote %s (%s %s %s, seed %llu): %llu tensors, %s in %.1f s\n", out, variant, scale,

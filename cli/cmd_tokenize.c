@@ -83,7 +83,7 @@ typedef struct obuf {
 } obuf;
 
 static void ob_flush(obuf *o) {
-    if (o->n) fwrite(o->p, 1, o->n, stdout);
+    if (o->n && cli_stdout_ok(NULL)) fwrite(o->p, 1, o->n, stdout);
     o->n = 0;
 }
 
@@ -232,6 +232,10 @@ int g4_cmd_tokenize(int argc, char **argv) {
             total += n;
             bytes += texts[i].n;
             if (!bench) ob_ids(&o, ids, n);
+            if (!cli_stdout_ok(NULL)) { /* stop at the first failed write */
+                rc = 1;
+                break;
+            }
         }
         rounds++;
         elapsed = now_s() - t1;
@@ -248,10 +252,7 @@ int g4_cmd_tokenize(int argc, char **argv) {
     free(ids);
     free(o.p);
     g4_vocab_free(v);
-    if (fflush(stdout) || ferror(stdout)) {
-        fprintf(stderr, "g4: cannot write the output\n");
-        rc = 1;
-    }
+    if (!cli_stdout_flush(NULL)) rc = 1;
     return rc;
 }
 
@@ -299,9 +300,10 @@ static int detok_print(const g4_vocab *v, const int32_t *ids, size_t n, int spec
         size_t m;
         const char *p = i < n ? g4_detok_push(d, ids[i], &m) : g4_detok_flush(d, &m);
         if (m) fwrite(p, 1, m, stdout);
+        if (!cli_stdout_ok(NULL)) break;
     }
     g4_detok_free(d);
-    return 0;
+    return cli_stdout_ok(NULL) ? 0 : 1;
 }
 
 int g4_cmd_detokenize(int argc, char **argv) {
@@ -358,10 +360,7 @@ int g4_cmd_detokenize(int argc, char **argv) {
     free(ids);
     free(buf);
     g4_vocab_free(v);
-    if (fflush(stdout) || ferror(stdout)) {
-        fprintf(stderr, "g4: cannot write the output\n");
-        rc = 1;
-    }
+    if (!cli_stdout_flush(NULL)) rc = 1;
     return rc;
 }
 
@@ -424,5 +423,5 @@ int g4_cmd_vocab_import(int argc, char **argv) {
     printf("%s: tokenizer \"%s\", %u tokens, %u merges, bos %d, eos %d%s\n", out, kind, hv->n, hv->n_merges, hv->bos,
            hv->eos, hv->chat_template ? ", chat template" : "");
     g4_hf_vocab_free(hv);
-    return 0;
+    return cli_stdout_flush(NULL) ? 0 : 1;
 }

@@ -23,10 +23,15 @@ static const char *usage =
     "  bench MODEL                   prompt and decode tok/s, time to first token, memory (--json)\n"
     "  eval MODEL --file TEXT        perplexity, and KL divergence / top-1 agreement against an f16\n"
     "                                KV cache (--kv tq4 --chunk 1)\n"
+    "  create NAME -f Modelfile      store a model by name (FROM a GGUF or a model; PARAMETER, SYSTEM...)\n"
+    "  list, ls                      the stored models (NAME ID SIZE MODIFIED)\n"
+    "  show MODEL                    a model's details, parameters, system prompt, license (--modelfile)\n"
+    "  rm MODEL...                   remove stored models       cp SRC DST   copy a model to a new name\n"
+    "  (MODEL is a GGUF file or a stored model's name: [namespace/]model[:tag])\n"
     "\n"
     "Run 'g4 COMMAND --help' for the options of a command.\n";
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
@@ -47,6 +52,18 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "render")) return g4_cmd_render(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return g4_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return g4_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(cmd, "create")) return g4_cmd_create(argc - 1, argv + 1);
+    if (!strcmp(cmd, "list") || !strcmp(cmd, "ls")) return g4_cmd_list(argc - 1, argv + 1);
+    if (!strcmp(cmd, "show")) return g4_cmd_show(argc - 1, argv + 1);
+    if (!strcmp(cmd, "rm")) return g4_cmd_rm(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cp")) return g4_cmd_cp(argc - 1, argv + 1);
     fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
+}
+
+/* every command's output checked once more at the end: a full disk or a closed pipe is an error */
+int main(int argc, char **argv) {
+    int rc = dispatch(argc, argv);
+    if (!cli_stdout_flush(NULL) && rc == 0) rc = 1;
+    return rc;
 }

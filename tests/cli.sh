@@ -169,6 +169,155 @@ if grep -q "dropped the oldest turn" "$tmp/long.out"; then ok; else bad "overflo
 "$G4" chat "$S" --ctx 96 -n 20 --overflow stop --seed 1 <"$tmp/long.in" >"$tmp/long2.out" 2>&1
 if grep -q "Your message was not sent" "$tmp/long2.out"; then ok; else bad "overflow stop: $(cat "$tmp/long2.out")"; fi
 
+# ---- what strangers will type: parameters, stop strings, failed writes, odd files ----
+# empty stop strings are ignored (they used to crash held_suffix); the answer is the one without them
+"$G4" run "$M" hi -n 8 --seed 3 >"$tmp/st0.txt" 2>/dev/null
+expect 0 "" -- "$G4" run "$M" hi --stop ''
+"$G4" run "$M" hi -n 8 --seed 3 --stop '' --stop $'\x01never' --stop '' >"$tmp/st1.txt" 2>/dev/null
+if cmp -s "$tmp/st0.txt" "$tmp/st1.txt"; then ok; else bad "empty --stop strings changed the answer"; fi
+expect 0 "" -- "$G4" run "$M" hi --raw -n 8 --stop ''
+expect 2 "longer than 1024 bytes" -- "$G4" run "$M" hi --stop "$(head -c 1025 /dev/zero | tr '\0' x)"
+# sampling parameters: one range check in the library (g4_sampler_params_check), named with value and range
+expect 2 "temperature nan is out of range: a finite number >= 0" -- "$G4" run "$M" hi --temperature nan
+expect 2 "temperature inf is out of range" -- "$G4" run "$M" hi --temperature inf
+expect 2 "temperature -1 is out of range" -- "$G4" run "$M" hi --temperature -1
+expect 2 "top_p 2 is out of range: a number from 0 to 1" -- "$G4" run "$M" hi --top-p 2
+expect 2 "min_p -1 is out of range" -- "$G4" run "$M" hi --min-p -1
+expect 2 "top_k -1 is out of range" -- "$G4" run "$M" hi --top-k -1
+expect 2 "repeat_penalty 0 is out of range" -- "$G4" run "$M" hi --repeat-penalty 0
+expect 2 "presence_penalty 1000 is out of range" -- "$G4" run "$M" hi --presence-penalty 1000
+expect 2 "penalty_last_n -2 is out of range" -- "$G4" run "$M" hi --repeat-last-n -2
+expect 2 "bad --seed '-1'" -- "$G4" run "$M" hi --seed -1
+expect 0 "token limit" -- "$G4" run "$M" hi -n 2 --temperature 0 --top-k 0 --seed 18446744073709551615
+# chat: /set refuses the same values (and /save still works afterwards); /load takes the file's state exactly
+cat >"$tmp/chat3.in" <<CHAT
+/set temperature nan
+/set top_p 2
+/set temperature 0.5
+/set seed 18446744073709551615
+/save $tmp/c3.json
+/system be brief
+/set seed 5
+/save $tmp/c3sys.json
+/load $tmp/c3.json
+/show
+/bye
+CHAT
+"$G4" chat "$M" <"$tmp/chat3.in" >"$tmp/chat3.out" 2>&1
+if grep -q "temperature nan is out of range" "$tmp/chat3.out" && grep -q "top_p 2 is out of range" "$tmp/chat3.out" &&
+   grep -q "(saved 0 messages" "$tmp/chat3.out" && ! grep -q "out of memory" "$tmp/chat3.out" &&
+   grep -q "system       (none)" "$tmp/chat3.out" && grep -q "seed         18446744073709551615 " "$tmp/chat3.out" &&
+   grep -q "temperature  0.5 " "$tmp/chat3.out"; then ok; else bad "chat /set, /save, /load: $(head -c 1500 "$tmp/chat3.out")"; fi
+if python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['params']['seed']=='18446744073709551615' and 'system' not in d, d; d=json.load(open(sys.argv[2])); assert d['system']=='be brief' and d['params']['seed']=='5', d" "$tmp/c3.json" "$tmp/c3sys.json"; then ok; else bad "saved seed / system: $(cat "$tmp/c3.json")"; fi
+# older files: the seed as a (signed) number; a refused parameter loads nothing
+python3 -c "import json,sys; json.dump({'messages': [], 'system': 'old', 'params': {'seed': -1, 'top_k': 7}}, open(sys.argv[1], 'w')); json.dump({'messages': [], 'params': {'top_k': 9, 'temperature': 'nan'}}, open(sys.argv[2], 'w'))" "$tmp/old.json" "$tmp/nan.json"
+printf '/load %s\n/show\n/load %s\n/show\n' "$tmp/old.json" "$tmp/nan.json" | "$G4" chat "$M" >"$tmp/chat4.out" 2>&1
+if grep -q "seed         18446744073709551615 " "$tmp/chat4.out" && grep -q "system       old" "$tmp/chat4.out" &&
+   grep -q "temperature nan is out of range" "$tmp/chat4.out" && [ "$(grep -c 'top_k 7 ' "$tmp/chat4.out")" -eq 2 ]; then ok; else bad "chat /load of older / refused files: $(head -c 1500 "$tmp/chat4.out")"; fi
+# failed writes: stop at the first one, exit non-zero, say so on stderr
+( trap '' PIPE; "$G4" run "$M" hi --raw -n 3000 --seed 1 -v 2>"$tmp/pipe.err" | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}" >"$tmp/pipe.rc" )
+n_gen=$(sed -n 's/.*generation: \([0-9]*\) tokens.*/\1/p' "$tmp/pipe.err")
+if [ "$(cat "$tmp/pipe.rc")" = 1 ] && grep -q "writing the answer failed: Broken pipe" "$tmp/pipe.err" && [ "${n_gen:-9999}" -lt 500 ]; then ok
+else bad "run into a closed pipe: rc $(cat "$tmp/pipe.rc"), $n_gen tokens: $(cat "$tmp/pipe.err")"; fi
+( trap '' PIPE; "$G4" run "$M" hi -n 3000 --seed 1 2>"$tmp/pipe2.err" | head -c 10 >/dev/null; echo "${PIPESTATUS[0]}" >"$tmp/pipe2.rc" )
+if [ "$(cat "$tmp/pipe2.rc")" = 1 ] && grep -q "writing the answer failed: Broken pipe" "$tmp/pipe2.err"; then ok; else bad "run (chat format) into a closed pipe: $(cat "$tmp/pipe2.err")"; fi
+if [ -w /dev/full ]; then
+    full() { # CMD...: output to /dev/full must fail with status 1 and a message naming the reason
+        "$@" >/dev/full 2>"$tmp/full.err"
+        local rc=$?
+        if [ $rc -eq 1 ] && grep -q "failed: No space left on device" "$tmp/full.err"; then ok; else bad "'$*' >/dev/full: rc $rc: $(head -c 300 "$tmp/full.err")"; fi
+    }
+    full "$G4" info "$M"
+    full "$G4" info "$M" --no-metadata --no-tensors
+    full "$G4" --version
+    full "$G4" --help
+    full "$G4" run --help
+    full "$G4" logits "$M" --tokens 2,17
+    full "$G4" logits "$M" --tokens 2,17 --top 3
+    full "$G4" tokenize "$M" --text "hello world"
+    full "$G4" detokenize "$M" --ids 100,200
+    full "$G4" render --flavour small --messages "$tmp/hi.json"
+    full "$G4" run "$M" hi -n 4
+    full "$G4" run "$M" hi -n 4 --raw
+    full sh -c "printf 'hello\n/bye\n' | '$G4' chat '$M' -n 4"
+    full "$G4" synth --variant e2b --dry-run
+    full "$G4" bench "$M" --prompt 8 --gen 2 --reps 1 --threads 1
+    full "$G4" eval "$M" --tokens 2,17,305,9,40,41
+fi
+# results to stdout, errors to stderr
+for c in "info" "run" "chat" "logits --tokens 2" "tokenize --text x" "detokenize --ids 1" "bench" "eval --tokens 2,3,4"; do
+    # shellcheck disable=SC2086
+    set -- $c
+    cmd=$1
+    shift
+    "$G4" "$cmd" "$tmp/missing.gguf" "$@" </dev/null >"$tmp/e.out" 2>"$tmp/e.err"
+    if [ ! -s "$tmp/e.out" ] && grep -q "cannot open" "$tmp/e.err"; then ok; else bad "g4 $c on a missing file: stdout '$(head -c 200 "$tmp/e.out")', stderr '$(head -c 200 "$tmp/e.err")'"; fi
+done
+"$G4" info "$tmp/v-none.gguf" >"$tmp/i.out" 2>"$tmp/i.err"
+if [ $? -eq 1 ] && grep -q "GGUF version 3" "$tmp/i.out" && ! grep -q "not a runnable" "$tmp/i.out" && grep -q "not a runnable Gemma 4 model" "$tmp/i.err"; then ok
+else bad "info on a vocab-only file: the error belongs on stderr: $(cat "$tmp/i.out" "$tmp/i.err" | head -c 400)"; fi
+# model files that are not regular files: refused at once, a FIFO does not block
+mkfifo "$tmp/fifo.gguf"
+for c in info "run" "tokenize --text x" "logits --tokens 2"; do
+    # shellcheck disable=SC2086
+    set -- $c
+    cmd=$1
+    shift
+    timeout 20 "$G4" "$cmd" "$tmp/fifo.gguf" "$@" </dev/null >"$tmp/f.out" 2>&1
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "is not a regular file (a FIFO)" "$tmp/f.out"; then ok; else bad "g4 $c on a FIFO: rc $rc (124: it blocked): $(head -c 300 "$tmp/f.out")"; fi
+done
+expect 1 "is not a regular file \(a device\)" -- timeout 20 "$G4" info /dev/zero
+# output files: never replace a device, FIFO, directory or symlink; a regular file is replaced whole
+echo "keep me" >"$tmp/target.txt"
+ln -s "$tmp/target.txt" "$tmp/link.gguf"
+mkdir "$tmp/outdir"
+for out in "$tmp/link.gguf" "$tmp/fifo.gguf" "$tmp/outdir"; do
+    timeout 60 "$G4" synth --variant e2b --quiet --out "$out" >"$tmp/w.out" 2>&1
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "not a regular file: not replaced" "$tmp/w.out"; then ok; else bad "synth --out $out: rc $rc: $(head -c 300 "$tmp/w.out")"; fi
+done
+if [ -L "$tmp/link.gguf" ] && [ -p "$tmp/fifo.gguf" ] && [ "$(cat "$tmp/target.txt")" = "keep me" ] && ! ls "$tmp"/*.tmp* >/dev/null 2>&1; then ok
+else bad "synth --out replaced or wrote through something: $(ls -la "$tmp" | head -30)"; fi
+expect 1 "link.gguf' is a symbolic link, not a regular file: not replaced" -- "$G4" logits "$M" --tokens 2 --out "$tmp/link.gguf"
+printf '/save %s\n/save %s\n/bye\n' "$tmp/link.gguf" "$tmp/fifo.gguf" | timeout 60 "$G4" chat "$M" >"$tmp/sv.out" 2>&1
+if [ "$(grep -c "not a regular file: not replaced" "$tmp/sv.out")" -eq 2 ] && [ -L "$tmp/link.gguf" ] && [ "$(cat "$tmp/target.txt")" = "keep me" ]; then ok
+else bad "chat /save over a symlink / FIFO: $(cat "$tmp/sv.out")"; fi
+if [ "$(id -u)" = 0 ] && mknod "$tmp/dev" c 1 7 2>/dev/null; then # a device node (as root, --out /dev/full replaced the device)
+    expect 1 "is a character device, not a regular file: not replaced" -- "$G4" synth --variant e2b --quiet --out "$tmp/dev"
+    if [ -c "$tmp/dev" ]; then ok; else bad "synth --out replaced a device node"; fi
+fi
+cp "$S" "$tmp/over.gguf" && chmod 640 "$tmp/over.gguf"
+expect 0 "" -- "$G4" synth --variant e2b --quiet --out "$tmp/over.gguf"
+if [ "$(stat -c %a "$tmp/over.gguf")" = 640 ] && "$G4" info "$tmp/over.gguf" --no-tensors --no-metadata | grep -q "model: Gemma 4 (E2B"; then ok; else bad "synth over an existing file: mode $(stat -c %a "$tmp/over.gguf")"; fi
+# g4 chat on a terminal (tmux): line editing and history (libedit), Ctrl-C drops the line, Ctrl-D leaves, no
+# escape bytes reach the model (G4_DEBUG_PROMPT prints each prompt on stderr)
+if command -v tmux >/dev/null; then
+    sock="$tmp/tmux.sock"
+    prompts() { grep -c '^\[prompt\]' "$tmp/tty.err" 2>/dev/null; }
+    wait_prompts() { local i; for i in $(seq 200); do [ "$(prompts)" -ge "$1" ] && sleep 0.3 && return 0; sleep 0.1; done; return 1; }
+    TERM=xterm tmux -S "$sock" -f /dev/null new-session -d -x 100 -y 30 \
+        "G4_DEBUG_PROMPT=1 '$G4' chat '$M' -n 3 --seed 1 2>'$tmp/tty.err'; echo \$? >'$tmp/tty.rc'"
+    tt() { tmux -S "$sock" send-keys "$@"; }
+    sleep 1
+    tt "hello there" Enter; wait_prompts 1
+    tt Up Enter; wait_prompts 2                           # the same message again, from the history
+    tt "abc" Left Left "X" End "d" Enter; wait_prompts 3  # edited in place: aXbcd
+    tt "junk" C-c; sleep 0.5                              # dropped
+    tt '"""' Enter "line one" Enter '"""' Enter; wait_prompts 4
+    tt C-d
+    for i in $(seq 100); do [ -s "$tmp/tty.rc" ] && break; sleep 0.1; done
+    tmux -S "$sock" kill-server 2>/dev/null
+    last=$(awk '/^\[prompt\]/{b=""} {b=b $0 "\n"} END{printf "%s", b}' "$tmp/tty.err")
+    if [ "$(cat "$tmp/tty.rc" 2>/dev/null)" = 0 ] && [ "$(prompts)" = 4 ] &&
+       [ "$(printf '%s' "$last" | grep -c '^hello there<turn|>')" = 2 ] && printf '%s' "$last" | grep -q '^aXbcd<turn|>' &&
+       printf '%s' "$last" | grep -q '^line one<turn|>' && ! grep -q junk "$tmp/tty.err" &&
+       ! LC_ALL=C grep -q "$(printf '\033')" "$tmp/tty.err"; then ok
+    else bad "chat on a terminal: rc $(cat "$tmp/tty.rc" 2>/dev/null), $(prompts) prompts: $(cat -v "$tmp/tty.err" | tail -n 40)"; fi
+else
+    echo "note: tmux not installed: the terminal test of g4 chat is skipped"
+fi
+
 # g4 bench on a tiny E2B-shaped model: the table, one JSON object on the last line, clear errors
 B="$tmp/bench.gguf"
 if "$G4" synth --variant e2b --out "$B" --quiet && "$G4" bench "$B" --prompt 24 --gen 4 --depth 8 --reps 3 --threads 2 --json >"$tmp/bench.out" 2>&1; then
