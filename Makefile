@@ -2,7 +2,7 @@
 #   make            build/g4 and build/libg4.a
 #   make test       the whole test suite (unit tests, oracle logits, malformed files, fuzz smoke run)
 #   make asan       the suite under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
-#   make fuzz       run the GGUF fuzzer for FUZZ_SECONDS (default 60); make fuzz-chat / fuzz-tokenizer: the others
+#   make fuzz       run the GGUF fuzzer for FUZZ_SECONDS (default 60); make fuzz-chat / fuzz-tokenizer / fuzz-modelfile: the others
 #   make bench      benchmarks (bench/); make bench-tokenizer: tokenizer throughput only
 #   CC=clang make   any C11 compiler: gcc and clang are both tested
 CC      ?= cc
@@ -19,7 +19,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check asan asan-build fuzz fuzz-chat fuzz-tokenizer fuzz-smoke bench bench-tokenizer demo clean
+.PHONY: all test check asan asan-build fuzz fuzz-chat fuzz-tokenizer fuzz-modelfile fuzz-smoke bench bench-tokenizer demo clean
 all: $(BUILD)/g4 $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
@@ -85,6 +85,14 @@ $(BUILD)/fuzz/fuzz_tokenizer: fuzz/fuzz_tokenizer.c $(LIB_SRC) $(wildcard src/*/
 fuzz-tokenizer: $(BUILD)/fuzz/fuzz_tokenizer
 	@mkdir -p $(BUILD)/fuzz/corpus-tokenizer
 	$(BUILD)/fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus-tokenizer fuzz/corpus-tokenizer
+
+$(BUILD)/fuzz/fuzz_modelfile: fuzz/fuzz_modelfile.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_modelfile.c $(LIB_SRC) $(LDLIBS)
+
+fuzz-modelfile: $(BUILD)/fuzz/fuzz_modelfile
+	@mkdir -p $(BUILD)/fuzz/corpus-modelfile
+	$(BUILD)/fuzz/fuzz_modelfile -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/corpus-modelfile fuzz/corpus-modelfile
 
 fuzz: $(BUILD)/fuzz/fuzz_gguf
 	@mkdir -p $(BUILD)/fuzz/corpus

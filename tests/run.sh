@@ -68,6 +68,12 @@ if [ -x tests/kv.sh ]; then
     tally kv-cache "$tmp/kv.out" $?
 fi
 
+# 2a'. the model store from the command line: create / list / show / cp / rm, names, Modelfile errors
+if [ -x tests/store.sh ]; then
+    BUILD=$BUILD tests/store.sh >"$tmp/store.out" 2>&1
+    tally store "$tmp/store.out" $?
+fi
+
 # 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
 if [ -x tests/tokenizer.sh ]; then
     BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1
@@ -108,7 +114,7 @@ fi
 
 # 4. fuzz smoke runs of every parser of outside input (clang + libFuzzer)
 if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
-    for f in gguf:65536 chat:16384 tokenizer:4096; do
+    for f in gguf:65536 chat:16384 tokenizer:4096 modelfile:8192; do
         name=${f%%:*}
         maxlen=${f#*:}
         out="$tmp/fuzz-$name.out"

@@ -182,7 +182,7 @@ g4_status g4_params_check(const json_t *in, int allow_unknown, json_t **out, g4_
         }
         json_t *nv;
         if (d->type == P_INT) {
-            if (x != floor(x)) {
+            if (x != floor(x) || x >= 9223372036854775807.0) { /* 2^63 as a double: no int64 */
                 st = g4_fail(err, G4_ERR_ARG, "parameter %s: %s is not an integer (%s)", d->name, shown, d->what);
                 goto fail;
             }

@@ -435,7 +435,8 @@ g4_status g4_gguf_model_info(const char *path, int verbose, json_t **info, g4_er
 static g4_status manifest_digest(const json_t *man, char hex[65], g4_error *err) {
     json_t *c = json_deep_copy(man);
     if (!c) return nomem(err);
-    json_object_del(c, "name");
+    json_object_del(c, "name"); /* the ID is what the model is, not what it is called or made from */
+    json_object_del(c, "from");
     char *txt = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
     json_decref(c);
     if (!txt) return nomem(err);

@@ -169,7 +169,7 @@ typedef struct g4_store_model {
     char *name;       /* "model:tag" / "ns/model:tag" as created; for a file, the path as given */
     char *path;       /* the GGUF file to open: the blob, or the file */
     int is_file;      /* 1: name_or_path was a file, not a stored model (the fields below are empty) */
-    char digest[65];  /* the model's ID: SHA-256 of its manifest's content (hex); "" for a file */
+    char digest[65];  /* the model's ID: SHA-256 of its manifest without "name" and "from" (hex); "" for a file */
     char blob[72];    /* "sha256:<hex>" of the GGUF; "" for a file */
     uint64_t size;    /* bytes of the GGUF */
     int64_t modified; /* Unix time of the manifest (of the file for a file) */
