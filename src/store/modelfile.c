@@ -81,7 +81,7 @@ static g4_status range_err(const struct param_def *d, const char *value, g4_erro
 
 static g4_status stop_append(json_t *params, const char *s, size_t len, g4_error *err) {
     if (!len) return g4_fail(err, G4_ERR_ARG, "parameter stop: an empty stop string");
-    if (len > 4096) return g4_fail(err, G4_ERR_ARG, "parameter stop: longer than 4096 bytes");
+    if (len > 1024) return g4_fail(err, G4_ERR_ARG, "parameter stop: longer than 1024 bytes"); /* G4_GEN_MAX_STOP_BYTES */
     json_t *arr = json_object_get(params, "stop");
     if (!arr) {
         arr = json_array();
