@@ -504,8 +504,12 @@ static void test_store(void) {
     CHECK(g4_store_resolve(s, "ME/TINY:v1", &r, &e) == G4_OK && !r->is_file && m && !strcmp(r->path, m->path), "name");
     g4_store_model_free(r);
     CHECK(g4_store_resolve(s, "nothere:x", &r, &e) == G4_ERR_ARG && strstr(e.msg, "not found"), "unknown name");
-    CHECK(g4_store_resolve(s, "../../nonexistent/x", &r, &e) == G4_ERR_ARG, "traversal");
-    CHECK(g4_store_resolve(s, "x/../../../etc/passwd:latest", &r, &e) == G4_ERR_ARG, "traversal 2");
+    /* not names: paths that are not there (a store path is never made from them) */
+    CHECK(g4_store_resolve(s, "../../nonexistent/x", &r, &e) == G4_ERR_IO && strstr(e.msg, "cannot open"), "traversal: %s", e.msg);
+    CHECK(g4_store_resolve(s, "x/../../../etc/passwd:latest", &r, &e) == G4_ERR_IO, "traversal 2");
+    CHECK(g4_store_get(s, "x/../../../etc/passwd:latest", &r, &e) == G4_ERR_ARG, "get: traversal");
+    CHECK(g4_store_get(s, "/etc/passwd", &r, &e) == G4_ERR_ARG, "get: absolute path");
+    CHECK(g4_store_resolve(s, "bad name", &r, &e) == G4_ERR_ARG && strstr(e.msg, "invalid model name"), "bad name: %s", e.msg);
     CHECK(g4_store_resolve(NULL, g_model2, &r, &e) == G4_OK, "no store, path");
     g4_store_model_free(r);
     /* a file without .gguf in the current directory: a name first, then the file */

@@ -650,7 +650,8 @@ g4_status g4_store_resolve(g4_store *s, const char *x, g4_store_model **out, g4_
     g4_model_name n;
     g4_error nerr = {0};
     if (g4_name_parse(x, strlen(x), &n, &nerr)) {
-        if (is_regular(x)) return file_model(x, out, err);
+        /* not a name: a path that is not there (or not a file) says so */
+        if (is_regular(x) || strchr(x, '/')) return file_model(x, out, err);
         if (err) *err = nerr;
         return nerr.code;
     }
