@@ -22,6 +22,7 @@
 #define FR_HARD (1u << 23)
 #define ST_HARD (1u << 17)
 #define CLOSURE_MAX (1u << 21)
+#define MASK_CACHE 8
 
 typedef struct { uint32_t pos, parent; } gframe;
 typedef struct { uint32_t off, n, acc, hash; } gstate;
@@ -47,6 +48,9 @@ struct g4_gmatch {
     /* trie walk scratch */
     int32_t *dstk;
     size_t cap_dstk;
+    /* allowed-token sets of recent states (a state recurs e.g. after every character of a string) */
+    struct { const void *gv; int32_t state; int n_allowed; uint32_t *bits; } mc[MASK_CACHE];
+    int mc_next;
     g4_status err;
     char msg[160];
 };
@@ -291,6 +295,7 @@ static int32_t step(g4_gmatch *m, int32_t s, unsigned c) {
 }
 
 static void tables_free(g4_gmatch *m) {
+    for (int i = 0; i < MASK_CACHE; i++) m->mc[i].state = -1; /* state ids are about to change */
     for (uint32_t i = 0; i < m->n_st; i++) free(m->tr[i]);
     m->n_st = 0;
     m->n_tp = 0;
@@ -352,6 +357,7 @@ g4_status g4_gmatch_new(g4_gmatch **out, const g4_grammar *g, g4_error *err) {
     g4_gmatch *m = calloc(1, sizeof *m);
     if (!m) return g4_fail(err, G4_ERR_NOMEM, "grammar matcher: out of memory");
     m->g = g;
+    for (int i = 0; i < MASK_CACHE; i++) m->mc[i].state = -1;
     m->cur = initial_state(m);
     if (m->cur < 0) {
         g4_status st = g4_fail(err, m->err ? m->err : G4_ERR_ARG, "%s", m->err ? m->msg : "grammar matches nothing");
@@ -376,6 +382,7 @@ void g4_gmatch_free(g4_gmatch *m) {
     free(m->vis);
     free(m->vis_stamp);
     free(m->dstk);
+    for (int i = 0; i < MASK_CACHE; i++) free(m->mc[i].bits);
     free(m);
 }
 
@@ -611,6 +618,12 @@ g4_status g4_gmatch_allowed(g4_gmatch *m, const g4_gvocab *gv, uint32_t *bits, i
     memset(bits, 0, nw * sizeof *bits);
     if (n_allowed) *n_allowed = 0;
     if (maybe_compact(m)) return g4_gmatch_status(m, err);
+    for (int i = 0; i < MASK_CACHE; i++)
+        if (m->mc[i].state == m->cur && m->mc[i].gv == gv) {
+            memcpy(bits, m->mc[i].bits, nw * sizeof *bits);
+            if (n_allowed) *n_allowed = m->mc[i].n_allowed;
+            return G4_OK;
+        }
     if (!grow((void **)&m->dstk, &m->cap_dstk, (size_t)gv->max_depth + 1, sizeof *m->dstk))
         return g4_fail(err, G4_ERR_NOMEM, "grammar matcher: out of memory");
     int32_t *ds = m->dstk;
@@ -646,7 +659,26 @@ g4_status g4_gmatch_allowed(g4_gmatch *m, const g4_gvocab *gv, uint32_t *bits, i
                 cnt++;
             }
     if (n_allowed) *n_allowed = cnt;
+    /* remember it (the cache is an optimisation: without memory it is simply skipped) */
+    int slot = m->mc_next;
+    if (m->mc[slot].gv != gv || !m->mc[slot].bits) {
+        free(m->mc[slot].bits);
+        m->mc[slot].bits = malloc(nw * sizeof *bits);
+        m->mc[slot].gv = gv;
+    }
+    if (m->mc[slot].bits) {
+        memcpy(m->mc[slot].bits, bits, nw * sizeof *bits);
+        m->mc[slot].state = m->cur;
+        m->mc[slot].n_allowed = cnt;
+        m->mc_next = (slot + 1) % MASK_CACHE;
+    } else {
+        m->mc[slot].state = -1;
+    }
     return G4_OK;
+}
+
+void g4_gmatch_forget_masks(g4_gmatch *m) {
+    for (int i = 0; i < MASK_CACHE; i++) m->mc[i].state = -1;
 }
 
 g4_status g4_gmatch_mask(g4_gmatch *m, const g4_gvocab *gv, float *logits, g4_error *err) {

@@ -160,5 +160,8 @@ g4_status g4_gmatch_mask(g4_gmatch *m, const g4_gvocab *gv, float *logits, g4_er
 /* The allowed tokens as a bitset: bit t of bits[t / 32]; (n_tokens + 31) / 32 words. *n_allowed
  * (if not NULL) receives their number. */
 g4_status g4_gmatch_allowed(g4_gmatch *m, const g4_gvocab *gv, uint32_t *bits, int *n_allowed, g4_error *err);
+/* mask / allowed remember the allowed set of the last 8 states (a state recurs, e.g. after every
+ * character inside a string, so a repeated mask costs a copy); this forgets them (for benchmarks). */
+void g4_gmatch_forget_masks(g4_gmatch *m);
 
 #endif
