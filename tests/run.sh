@@ -74,6 +74,12 @@ if [ -x tests/store.sh ]; then
     tally store "$tmp/store.out" $?
 fi
 
+# 2a''. structured output: generated documents validated with ajv, token walks on the Gemma 4 vocabulary
+if [ -x tests/grammar.sh ]; then
+    BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/grammar.sh >"$tmp/grammar.out" 2>&1
+    tally grammar "$tmp/grammar.out" $?
+fi
+
 # 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
 if [ -x tests/tokenizer.sh ]; then
     BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1
@@ -114,7 +120,7 @@ fi
 
 # 4. fuzz smoke runs of every parser of outside input (clang + libFuzzer)
 if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
-    for f in gguf:65536 chat:16384 tokenizer:4096 modelfile:8192; do
+    for f in gguf:65536 chat:16384 tokenizer:4096 modelfile:8192 grammar:4096; do
         name=${f%%:*}
         maxlen=${f#*:}
         out="$tmp/fuzz-$name.out"
