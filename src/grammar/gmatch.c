@@ -691,6 +691,11 @@ g4_status g4_gmatch_mask(g4_gmatch *m, const g4_gvocab *gv, float *logits, g4_er
             uint32_t x = bits[w];
             if (x == 0xFFFFFFFFu) continue;
             size_t base = w * 32;
+            if (x == 0 && base + 32 <= (size_t)gv->n_tokens) { /* the common case: a whole word refused */
+                float *l = logits + base;
+                for (int k = 0; k < 32; k++) l[k] = -INFINITY;
+                continue;
+            }
             for (int k = 0; k < 32 && base + (size_t)k < (size_t)gv->n_tokens; k++)
                 if (!(x >> k & 1)) logits[base + (size_t)k] = -INFINITY;
         }

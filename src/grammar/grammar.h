@@ -66,12 +66,16 @@
  *   additionalProperties true, items absent) nest at most opts.any_depth (default 16) levels.
  *
  * Limits (a hostile schema fails with G4_ERR_UNSUPPORTED naming the limit instead of using memory
- * or time): 2,000,000 grammar symbols, 500,000 rules, schema nesting 256, 64 chained $refs,
- * 20,000 merges of allOf / $ref siblings, repetition bounds (minItems, maxLength, ...) up to 100,000
- * (larger maxima are treated as "no maximum" ... only where that is still valid: maxLength/maxItems
- * above the limit are an error). A matcher keeps at most 4,096 parallel parse stacks per state (more
- * are dropped: still sound, fewer alternatives) and grows its caches to at most ~256 MB before an
- * operation fails with G4_ERR_NOMEM; it compacts them well before that.
+ * or time): 2,000,000 grammar symbols, 500,000 rules, schema nesting 256, 64 chained $refs, 20,000
+ * merges of allOf / $ref siblings, repetition bounds (minItems, maxItems, minLength, maxLength,
+ * pattern {n,m}) up to 100,000, integer bounds within 15 digits, number bounds within 9 digits. A
+ * matcher keeps at most 4,096 parallel parse stacks per state (more are dropped: still sound, fewer
+ * alternatives), rebuilds its caches around the current state past 1M frames / 16k states, and fails
+ * an operation with G4_ERR_NOMEM past 8M frames / 128k states (a few hundred MB at most).
+ *
+ * Not JSON Schema exactly (all on the safe side: what is generated validates): keys of additional
+ * properties contain no escapes until they differ from every named property; a `^a|b$` pattern is
+ * read as `^(a|b)$`; duplicate keys are possible only among additional properties (each value valid).
  *
  * Threads: a g4_grammar and a g4_gvocab do not change once made and may be shared; a g4_gmatch is
  * used by one thread at a time. The grammar and the vocabulary must outlive the matchers using them.
