@@ -24,6 +24,7 @@ typedef enum {
     G4_ERR_ARG,         /* invalid argument from the caller */
     G4_ERR_CONTEXT,     /* the context is full */
     G4_ERR_INTERRUPTED, /* the caller's abort callback asked to stop */
+    G4_ERR_BUSY,        /* no room now (every slot busy and the queue full): try again later */
 } g4_status;
 
 typedef struct g4_error {

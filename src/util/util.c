@@ -26,6 +26,7 @@ const char *g4_status_str(g4_status s) {
     case G4_ERR_ARG: return "invalid argument";
     case G4_ERR_CONTEXT: return "context full";
     case G4_ERR_INTERRUPTED: return "interrupted";
+    case G4_ERR_BUSY: return "busy";
     }
     return "unknown status";
 }
