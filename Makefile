@@ -10,7 +10,7 @@ BUILD   ?= build
 OPT     ?= -O2
 CFLAGS  ?=
 CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc
-LDLIBS  += -ljansson -ledit -lm -lpthread
+LDLIBS  += -ljansson -ledit -lmicrohttpd -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

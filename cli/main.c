@@ -27,9 +27,14 @@ static const char *usage =
     "  list, ls                      the stored models (NAME ID SIZE MODIFIED)\n"
     "  show MODEL                    a model's details, parameters, system prompt, license (--modelfile)\n"
     "  rm MODEL...                   remove stored models       cp SRC DST   copy a model to a new name\n"
+    "  serve [MODEL]                 HTTP server: Ollama + OpenAI APIs (--port, --parallel, --ctx; docs/serving.md)\n"
+    "  ps                            the models a running server has loaded\n"
     "  (MODEL is a GGUF file or a stored model's name: [namespace/]model[:tag])\n"
     "\n"
     "Run 'g4 COMMAND --help' for the options of a command.\n";
+
+int g4_cmd_serve(int argc, char **argv); /* cli/cmd_serve.c */
+int g4_cmd_ps(int argc, char **argv);
 
 static int dispatch(int argc, char **argv) {
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
@@ -57,6 +62,8 @@ static int dispatch(int argc, char **argv) {
     if (!strcmp(cmd, "show")) return g4_cmd_show(argc - 1, argv + 1);
     if (!strcmp(cmd, "rm")) return g4_cmd_rm(argc - 1, argv + 1);
     if (!strcmp(cmd, "cp")) return g4_cmd_cp(argc - 1, argv + 1);
+    if (!strcmp(cmd, "serve")) return g4_cmd_serve(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ps")) return g4_cmd_ps(argc - 1, argv + 1);
     fprintf(stderr, "g4: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }
