@@ -1,6 +1,7 @@
 /* g4 run / g4 chat: talk to a model in Gemma 4's chat format, streaming the answer. */
 #include "chat/chat.h"
 #include "cli.h"
+#include "store/store.h"
 #include "g4.h"
 #include "generate/generate.h"
 #include "quant/types.h"
@@ -35,7 +36,9 @@ static const char *usage_run =
     "  --repeat-penalty R  --presence-penalty P  --frequency-penalty F  --repeat-last-n N\n"
     "  --seed N              random seed (default: from the clock; set it to reproduce an answer)\n"
     "  --stop TEXT           stop when TEXT appears (repeatable)\n"
-    "  --ctx N               context length in tokens (default 4096)\n"
+    "  --ctx N               context length in tokens (default 4096, or the model's num_ctx)\n"
+    "  --models DIR          the model store for MODEL names (default $G4_MODELS, else\n"
+    "                        ~/.local/share/g4/models; see docs/models.md)\n"
     "  --kv SPEC             KV cache types: f16 (default), f32, or q8 / tq4 / tq3 / tq2 on the\n"
     "                        full-attention layers (k=TYPE,v=TYPE; layers=all; see g4 bench --help)\n"
     "  --threads N           worker threads (default: one per CPU)\n"
@@ -790,7 +793,8 @@ static int run_main(int argc, char **argv, int is_chat) {
     const char *prompt = NULL, *flavour = NULL;
     long n_ctx = 4096, threads = 0, tmp;
     unsigned long long seed = 0;
-    int seed_set = 0, think_set = 0;
+    int seed_set = 0, think_set = 0, ctx_set = 0, max_set = 0;
+    const char *models_dir = NULL;
     g4_ctx_params cp = g4_ctx_default_params();
     const char *stops[G4_GEN_MAX_STOP];
     g4_sampler_params over;
@@ -825,6 +829,7 @@ static int run_main(int argc, char **argv, int is_chat) {
         else if ((!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) && more) {
             if (!cli_parse_int(argv[++i], -1, 1 << 30, &tmp)) cli_die_usage(usage_run, "bad --max-tokens '%s'", argv[i]);
             s.max_tokens = (int)tmp;
+            max_set = 1;
         }
         FLT("--temperature", temperature, 0)
         FLT("--temp", temperature, 0)
@@ -853,6 +858,7 @@ static int run_main(int argc, char **argv, int is_chat) {
             stops[s.n_stop++] = argv[++i];
         } else if (!strcmp(a, "--ctx") && more) {
             if (!cli_parse_int(argv[++i], 16, 1 << 24, &n_ctx)) cli_die_usage(usage_run, "bad --ctx '%s'", argv[i]);
+            ctx_set = 1;
         } else if (!strcmp(a, "--threads") && more) {
             if (!cli_parse_int(argv[++i], 1, 256, &threads)) cli_die_usage(usage_run, "bad --threads '%s'", argv[i]);
         } else if (!strcmp(a, "--kv") && more) cli_kv_option(usage_run, argv[++i], &cp);
@@ -863,6 +869,7 @@ static int run_main(int argc, char **argv, int is_chat) {
             else if (!strcmp(t, "stop")) s.overflow = OVERFLOW_STOP;
             else cli_die_usage(usage_run, "--overflow takes ask, truncate or stop");
         } else if (!strcmp(a, "--flavour") && more) flavour = argv[++i];
+        else if (!strcmp(a, "--models") && more) models_dir = argv[++i];
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) s.verbose = 1;
         else if (a[0] == '-' && a[1]) cli_die_usage(usage_run, "unknown or incomplete option '%s'", a);
         else if (!s.model_path) s.model_path = a;
@@ -872,6 +879,21 @@ static int run_main(int argc, char **argv, int is_chat) {
     }
     (void)think_set;
     if (!s.model_path) cli_die_usage(usage_run, "no model given");
+    /* a GGUF path or a stored model's name (docs/models.md); its stored settings come before the flags */
+    g4_store_model *sm = cli_resolve_model(s.model_path, models_dir);
+    if (!sm) {
+        free(s.system);
+        return 1;
+    }
+    long long sv;
+    if (!ctx_set && cli_model_int(sm, "num_ctx", &sv)) n_ctx = (long)sv;
+    if (!max_set && cli_model_int(sm, "num_predict", &sv)) s.max_tokens = sv < 0 ? -1 : (int)sv;
+    if (!seed_set && cli_model_int(sm, "seed", &sv) && sv >= 0) seed = (unsigned long long)sv, seed_set = 1;
+    if (!s.system && sm->system && !(s.system = strdup(sm->system))) {
+        g4_store_model_free(sm);
+        return 1;
+    }
+    s.n_stop += cli_model_stops(sm, stops + s.n_stop, G4_GEN_MAX_STOP - s.n_stop);
     s.stop = stops;
     { /* the values given, checked by the library before anything is loaded (the model's own are checked too) */
         g4_sampler_params p = g4_sampler_default_params();
@@ -885,9 +907,10 @@ static int run_main(int argc, char **argv, int is_chat) {
     g4_error err = {0};
     int rc = 1;
     char *stdin_text = NULL;
-    if (g4_model_open(&s.model, s.model_path, &err)) {
+    if (g4_model_open(&s.model, sm->path, &err)) {
         fprintf(stderr, "g4: %s\n", err.msg);
         free(s.system);
+        g4_store_model_free(sm);
         return 1;
     }
     s.vocab = g4_model_vocab(s.model);
@@ -911,6 +934,7 @@ static int run_main(int argc, char **argv, int is_chat) {
         if (s.verbose) fprintf(stderr, "(no Gemma 4 chat template in the file: using the %s-model format)\n", g4_chat_flavour_name(s.flavour));
     }
     s.sp = g4_sampler_model_params(s.model);
+    cli_model_sampling(sm, &s.sp); /* the file's defaults < the stored parameters < the flags */
     apply_overrides(&s.sp, &over, over_set);
     s.sp.seed = seed_set ? (uint64_t)seed : (uint64_t)(g4_time_s() * 1e9) ^ (uint64_t)getpid();
     if (g4_sampler_new(&s.sampler, &s.sp, g4_vocab_n_tokens(s.vocab), &err)) {
@@ -925,7 +949,7 @@ static int run_main(int argc, char **argv, int is_chat) {
     }
     g4_ctx_set_abort(s.ctx, check_interrupted, NULL);
     s.messages = json_array();
-    if (!s.messages) goto done;
+    if (!s.messages || json_array_extend(s.messages, sm->messages)) goto done; /* MESSAGE lines: few-shot history */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -989,6 +1013,7 @@ done:
     g4_ctx_free(s.ctx);
     g4_sampler_free(s.sampler);
     g4_model_free(s.model);
+    g4_store_model_free(sm);
     free(s.system);
     return rc;
 }

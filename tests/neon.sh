@@ -32,15 +32,16 @@ start=$(date +%s)
 # 1. build. With libjansson for arm64 (Debian multiarch: dpkg --add-architecture arm64 && apt-get update &&
 # apt-get install libjansson-dev:arm64) the whole g4 too, for the oracle logits under qemu; without it the
 # library minus its two users of jansson (chat templates, tokenizer.json import), enough for the unit tests.
-lib_nojansson=$(grep -L jansson src/*/*.c | tr '\n' ' ')
-if [ -e /usr/lib/aarch64-linux-gnu/libjansson.so ]; then
+lib_nojansson=$(grep -L -E 'jansson|chat/|stream\.h|grammar|store/|serve/' src/*/*.c | tr '\n' ' ')
+if [ -e /usr/lib/aarch64-linux-gnu/libjansson.so ] && [ -e /usr/lib/aarch64-linux-gnu/libedit.so ] &&
+    [ -e /usr/lib/aarch64-linux-gnu/libmicrohttpd.so ]; then
     targets="$OUT/g4 $OUT/tests/test_types $OUT/tests/test_simd"
     build_vars=()
 else
     OUT=$OUT-nojansson
     targets="$OUT/tests/test_types $OUT/tests/test_simd"
     build_vars=(LIB_SRC="$lib_nojansson" LDLIBS="-lm -lpthread")
-    echo "note: no libjansson for arm64: g4 itself is not built and the oracle logits are not checked under qemu"
+    echo "note: no libjansson/libedit/libmicrohttpd for arm64: g4 itself is not built and the oracle logits are not checked under qemu"
 fi
 build() { # name out-file make-arguments...
     local name=$1 out=$2

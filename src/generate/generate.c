@@ -1,4 +1,5 @@
 #include "generate/generate.h"
+#include "generate/stream.h"
 #include "util/util.h"
 
 #include <stdlib.h>
@@ -33,66 +34,13 @@ g4_status g4_gen_params_check(const g4_gen_params *gp, g4_error *err) {
     return G4_OK;
 }
 
-/* Text waiting to be sent: held back while its end could be the start of a stop string. */
-typedef struct pending {
-    char *buf;
-    size_t len, cap;
-} pending;
-
-static int pend_add(pending *p, const char *s, size_t n) {
-    if (p->len + n + 1 > p->cap) {
-        size_t cap = (p->len + n + 1) * 2;
-        char *b = realloc(p->buf, cap);
-        if (!b) return 0;
-        p->buf = b;
-        p->cap = cap;
-    }
-    memcpy(p->buf + p->len, s, n);
-    p->len += n;
-    p->buf[p->len] = 0;
-    return 1;
-}
-
-/* length of the longest suffix of buf[0..n) that is a proper prefix of a stop string (empty ones: none) */
-static size_t held_suffix(const char *buf, size_t n, const char *const *stop, int n_stop) {
-    size_t best = 0;
-    for (int i = 0; i < n_stop; i++) {
-        size_t sl = strlen(stop[i]);
-        if (sl == 0) continue;
-        for (size_t k = sl > n ? n : sl - 1; k > best; k--)
-            if (memcmp(buf + n - k, stop[i], k) == 0) {
-                best = k;
-                break;
-            }
-    }
-    return best;
-}
-
-/* do not split a UTF-8 character when holding back part of the text */
-static size_t utf8_start(const char *buf, size_t at) {
-    while (at > 0 && ((unsigned char)buf[at] & 0xC0) == 0x80) at--;
-    return at;
-}
-
 /* the widest top-k taken through g4_eval_top (per-thread heaps of k entries); wider ones use the full row */
 #define G4_TOP_PATH_MAX 1024
 
-/* what the next draw is made from: every logit, or the n_top largest */
-typedef struct step {
-    int kmax;        /* room in ids / vals (0: always every logit) */
-    float *logits;   /* [n_vocab] */
-    int32_t *ids;
-    float *vals;
-    int n_top;       /* -1: logits holds the row */
-} step;
-
-static g4_status eval_step(g4_ctx *c, const g4_sampler *s, step *st, const int32_t *toks, int n, g4_error *err) {
-    const int k = g4_sampler_top_k(s);
-    if (k > 0 && k <= st->kmax) return g4_eval_top(c, toks, n, k, st->ids, st->vals, &st->n_top, err);
-    st->n_top = -1;
-    return g4_eval(c, toks, n, st->logits, 0, err);
-}
-
+/* The generation loop of one context, on a stream (src/generate/stream.c): the same sampling, stop strings and
+ * hold-back as the server's scheduler. When the draw depends only on the k largest logits (greedy, top-k
+ * without penalties) the engine hands over just those (g4_eval_top): no pass over the vocabulary after the LM
+ * head. */
 g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t *prompt, int n_prompt,
                       const g4_gen_params *gp, g4_gen_text_fn on_text, void *user, g4_gen_stats *st,
                       g4_error *err) {
@@ -102,9 +50,9 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     st->last_token = -1;
     const double t0 = g4_time_s();
     if (n_prompt < 1) return g4_fail(err, G4_ERR_ARG, "empty prompt");
-    g4_status prc = g4_gen_params_check(gp, err);
-    if (prc) return prc;
-    if ((prc = g4_sampler_params_check(g4_sampler_get_params(s), err))) return prc;
+    g4_status rc = g4_gen_params_check(gp, err);
+    if (rc) return rc;
+    if ((rc = g4_sampler_params_check(g4_sampler_get_params(s), err))) return rc;
     g4_model_info info;
     g4_model_get_info(g4_ctx_model(c), &info);
     const int n_ctx = g4_ctx_n_ctx(c);
@@ -121,107 +69,76 @@ g4_status g4_generate(g4_ctx *c, const g4_vocab *v, g4_sampler *s, const int32_t
     }
     st->n_prompt = n_prompt;
     st->n_prompt_cached = common;
+    g4_stream_params sp = g4_stream_default_params();
+    sp.sampler = s;
+    sp.max_tokens = gp->max_tokens;
+    sp.stop = gp->stop;
+    sp.n_stop = gp->n_stop;
+    g4_stream *strm = NULL;
+    const int kmax0 = g4_sampler_get_params(s)->top_k;
+    const int kmax = gp->full_logits ? 0 : kmax0 > 1 && kmax0 <= G4_TOP_PATH_MAX ? (kmax0 < info.n_vocab ? kmax0 : info.n_vocab) : 1;
     float *logits = malloc((size_t)info.n_vocab * sizeof *logits);
-    /* when the draw depends only on the k largest logits (greedy, or top-k without penalties), the
-     * engine hands over just those (g4_eval_top): no pass over the vocabulary after the LM head */
-    const g4_sampler_params *sp = g4_sampler_get_params(s);
-    /* (a top-k wider than G4_TOP_PATH_MAX takes the full row, its heaps would cost more; greedy takes top-1) */
-    step st_ = {.kmax = gp->full_logits ? 0 : sp->top_k > 1 && sp->top_k <= G4_TOP_PATH_MAX ? sp->top_k : 1,
-                .logits = logits};
-    if (st_.kmax > info.n_vocab) st_.kmax = info.n_vocab;
-    st_.ids = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.ids);
-    st_.vals = malloc((size_t)(st_.kmax ? st_.kmax : 1) * sizeof *st_.vals);
-    g4_detok *dt = NULL;
-    pending pd = {0};
-    g4_status rc = G4_OK;
-    if (!logits || !st_.ids || !st_.vals) {
+    int32_t *ids = malloc((size_t)(kmax ? kmax : 1) * sizeof *ids);
+    float *vals = malloc((size_t)(kmax ? kmax : 1) * sizeof *vals);
+    if (!logits || !ids || !vals) {
         rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = g4_detok_new(&dt, v, gp->special, err))) goto out;
-    if ((rc = eval_step(c, s, &st_, prompt + common, n_prompt - common, err))) {
-        if (rc == G4_ERR_INTERRUPTED) { /* stopped while reading the prompt: nothing generated */
-            st->stop = G4_STOP_CALLER;
-            st->t_prompt = g4_time_s() - t0;
-            rc = G4_OK;
-        }
-        goto out;
-    }
-    st->t_prompt = g4_time_s() - t0;
+    if ((rc = g4_stream_new(&strm, v, &sp, err))) goto out;
+    const int32_t *toks = prompt + common;
+    int n = n_prompt - common, n_top = -1;
+    size_t sent = 0;
     double t_first = 0;
+    int32_t next_tok = -1;
     for (;;) {
-        int32_t tok = st_.n_top >= 0 ? g4_sampler_sample_top(s, st_.ids, st_.vals, st_.n_top)
-                                     : g4_sampler_sample(s, logits);
-        g4_sampler_accept(s, tok);
-        if (!st->n_gen) t_first = g4_time_s();
-        st->n_gen++;
-        if (g4_vocab_is_eog(v, tok)) {
-            st->stop = G4_STOP_EOG;
-            st->last_token = tok;
-            break;
+        const int k = g4_stream_top_k(strm);
+        rc = k > 0 && k <= kmax ? g4_eval_top(c, toks, n, k, ids, vals, &n_top, err)
+                                : (n_top = -1, g4_eval(c, toks, n, logits, 0, err));
+        if (rc == G4_ERR_INTERRUPTED) {
+            rc = g4_stream_finish(strm, G4_STOP_CALLER, err);
+            if (!st->t_prompt) st->t_prompt = g4_time_s() - t0;
         }
-        size_t n;
-        const char *txt = g4_detok_push(dt, tok, &n);
-        if (n && !pend_add(&pd, txt, n)) {
-            rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        /* stop strings: cut at the first match */
-        size_t cut = pd.len;
-        for (int i = 0; i < gp->n_stop; i++) {
-            const size_t sl = strlen(gp->stop[i]); /* memmem: the text may hold NUL bytes */
-            const char *hit = sl && pd.len ? memmem(pd.buf, pd.len, gp->stop[i], sl) : NULL;
-            if (hit && (size_t)(hit - pd.buf) < cut) cut = (size_t)(hit - pd.buf);
-        }
-        if (cut < pd.len) {
-            if (cut && on_text) on_text(user, pd.buf, cut);
-            pd.len = 0;
-            st->stop = G4_STOP_STRING;
-            break;
-        }
-        size_t send = utf8_start(pd.buf, pd.len - held_suffix(pd.buf, pd.len, gp->stop, gp->n_stop));
-        if (send) {
-            int stop = on_text && on_text(user, pd.buf, send);
-            memmove(pd.buf, pd.buf + send, pd.len - send);
-            pd.len -= send;
-            if (stop) {
-                st->stop = G4_STOP_CALLER;
+        if (rc || g4_stream_done(strm)) break;
+        if (!st->t_prompt) st->t_prompt = g4_time_s() - t0;
+        int32_t tok;
+        int done;
+        rc = n_top >= 0 ? g4_stream_next_top(strm, ids, vals, n_top, &tok, &done, err)
+                        : g4_stream_next(strm, logits, &tok, &done, err);
+        if (rc) break;
+        if (!t_first) t_first = g4_time_s();
+        size_t len;
+        const char *text = g4_stream_text(strm, &len);
+        if (len > sent) {
+            const int stop = on_text && on_text(user, text + sent, len - sent);
+            sent = len;
+            if (stop && !done) {
+                rc = g4_stream_finish(strm, G4_STOP_CALLER, err);
                 break;
             }
         }
-        if (gp->max_tokens > 0 && st->n_gen >= gp->max_tokens) {
-            st->stop = G4_STOP_MAX;
-            break;
-        }
+        if (done) break;
         if (g4_ctx_n_past(c) >= n_ctx) {
-            st->stop = G4_STOP_CONTEXT;
+            rc = g4_stream_finish(strm, G4_STOP_CONTEXT, err);
             break;
         }
-        if ((rc = eval_step(c, s, &st_, &tok, 1, err))) {
-            if (rc == G4_ERR_INTERRUPTED) {
-                st->stop = G4_STOP_CALLER;
-                rc = G4_OK;
-                break;
-            }
-            goto out;
-        }
+        next_tok = tok;
+        toks = &next_tok;
+        n = 1;
     }
-    if (st->stop != G4_STOP_STRING) { /* what was held back is text after all */
-        size_t n;
-        const char *txt = g4_detok_flush(dt, &n);
-        if (n && !pend_add(&pd, txt, n)) {
-            rc = g4_fail(err, G4_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (pd.len && on_text) on_text(user, pd.buf, pd.len);
+    if (!rc) { /* what finishing released */
+        size_t len;
+        const char *text = g4_stream_text(strm, &len);
+        if (len > sent && on_text) on_text(user, text + sent, len - sent);
+        st->stop = g4_stream_stop_reason(strm);
+        st->n_gen = g4_stream_n_gen(strm);
+        st->last_token = st->stop == G4_STOP_EOG ? g4_stream_last_token(strm) : -1;
+        st->t_first = t_first ? t_first - t0 : 0;
+        st->t_gen = t_first ? g4_time_s() - t_first : 0;
     }
-    st->t_first = t_first - t0;
-    st->t_gen = g4_time_s() - t_first;
 out:
+    g4_stream_free(strm);
     free(logits);
-    free(st_.ids);
-    free(st_.vals);
-    free(pd.buf);
-    g4_detok_free(dt);
+    free(ids);
+    free(vals);
     return rc;
 }

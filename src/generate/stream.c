@@ -10,6 +10,7 @@ struct g4_stream {
     const g4_vocab *v;
     int n_vocab;
     g4_sampler *sampler;
+    int own_sampler;
     g4_detok *dt;
     g4_chat_parser *parser;
     g4_gmatch *gm;
@@ -35,7 +36,7 @@ g4_stream_params g4_stream_default_params(void) {
 
 void g4_stream_free(g4_stream *s) {
     if (!s) return;
-    g4_sampler_free(s->sampler);
+    if (s->own_sampler) g4_sampler_free(s->sampler);
     g4_detok_free(s->dt);
     g4_chat_parser_free(s->parser);
     g4_gmatch_free(s->gm);
@@ -63,7 +64,11 @@ g4_status g4_stream_new(g4_stream **out, const g4_vocab *v, const g4_stream_para
     s->n_vocab = g4_vocab_n_tokens(v);
     s->last = -1;
     s->channel_tok = g4_vocab_find(v, "<|channel>", 10);
-    if ((rc = g4_sampler_new(&s->sampler, &p->sampling, s->n_vocab, err)) || (rc = g4_detok_new(&s->dt, v, 0, err)) ||
+    s->sampler = p->sampler;
+    s->own_sampler = !p->sampler;
+    if ((s->own_sampler && (rc = g4_sampler_new(&s->sampler, &p->sampling, s->n_vocab, err))) ||
+        (!s->own_sampler && (rc = g4_sampler_params_check(g4_sampler_get_params(p->sampler), err))) ||
+        (rc = g4_detok_new(&s->dt, v, 0, err)) ||
         (p->chat && (rc = g4_chat_parser_new(&s->parser, p->in_thinking, err))) ||
         (p->grammar && (rc = g4_gmatch_new(&s->gm, p->grammar, err))))
         goto fail;

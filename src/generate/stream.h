@@ -23,6 +23,8 @@
 
 typedef struct g4_stream_params {
     g4_sampler_params sampling;
+    g4_sampler *sampler;       /* NULL: the stream makes its own from `sampling`; else this one is used (and
+                                  outlives the stream: a chat keeps one sampler's history over its turns) */
     int max_tokens;            /* -1 or 0: no limit (but the context); N > 0: at most N tokens */
     const char *const *stop;   /* stop strings (copied; empty ones ignored) */
     int n_stop;

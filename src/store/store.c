@@ -618,7 +618,12 @@ int g4_store_has(g4_store *s, const char *name) {
 static g4_status file_model(const char *path, g4_store_model **out, g4_error *err) {
     struct stat sb;
     if (stat(path, &sb)) return g4_fail(err, G4_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return g4_fail(err, G4_ERR_IO, "'%s' is not a regular file", path);
+    if (!S_ISREG(sb.st_mode)) {
+        const mode_t md = sb.st_mode;
+        return g4_fail(err, G4_ERR_IO, "'%s' is not a regular file (%s)", path,
+                       S_ISDIR(md) ? "a directory" : S_ISFIFO(md) ? "a FIFO" : S_ISCHR(md) || S_ISBLK(md) ? "a device" :
+                       S_ISSOCK(md) ? "a socket" : "not a plain file");
+    }
     g4_store_model *m = calloc(1, sizeof *m);
     if (!m) return nomem(err);
     m->is_file = 1;
