@@ -24,7 +24,7 @@ extern const char *g4_types_isa(void) __attribute__((weak));
 
 static const char *usage =
     "usage: g4 bench MODEL [--threads N] [--prompt N] [--gen N] [--depth N] [--kv SPEC]\n"
-    "                [--fill eval|random] [--ctx N] [--top K] [--reps R] [--seed S] [--json]\n"
+    "                [--fill eval|random] [--ctx N] [--top K] [--parallel N] [--reps R] [--seed S] [--json]\n"
     "\n"
     "Measures prompt processing (one g4_eval of N pseudo-random token ids), decode (G single-token\n"
     "evaluations, each fed the most likely token of the previous one), the time to first token\n"
@@ -43,6 +43,9 @@ static const char *usage =
     "  --top K       take only the K largest logits of each step (g4_eval_top, what g4 run does when\n"
     "                the sampler allows: greedy K = 1, Gemma's default top-k 64); default 0: every\n"
     "                logit, then the argmax (what llama-bench's numbers include)\n"
+    "  --parallel N  also decode N sequences batched (each with its own --prompt N token prompt, at\n"
+    "                --depth D): aggregate decode tok/s of the N, every weight matrix read once per\n"
+    "                step for all of them (what g4 serve --parallel N does); default 1: not measured\n"
     CLI_KV_HELP
     "  --reps R      repetitions; the median of each measure is reported (default 1)\n"
     "  --seed S      seed of the pseudo-random token ids (default 1)\n"
@@ -165,7 +168,7 @@ static void cpu_name(char *buf, size_t n) {
 
 int g4_cmd_bench(int argc, char **argv) {
     const char *model_path = NULL;
-    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1, ctx = 0, top = 0;
+    long threads = 0, n_prompt = 512, n_gen = 128, depth = 0, reps = 1, seed = 1, ctx = 0, top = 0, parallel = 1;
     int json = 0, fill_random = 0;
     g4_ctx_params p = g4_ctx_default_params();
     for (int i = 1; i < argc; i++) {
@@ -176,7 +179,7 @@ int g4_cmd_bench(int argc, char **argv) {
         } else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--threads") || !strcmp(a, "--prompt") || !strcmp(a, "--gen") || !strcmp(a, "--depth") ||
                  !strcmp(a, "--reps") || !strcmp(a, "--seed") || !strcmp(a, "--kv") || !strcmp(a, "--ctx") ||
-                 !strcmp(a, "--fill") || !strcmp(a, "--top")) {
+                 !strcmp(a, "--fill") || !strcmp(a, "--top") || !strcmp(a, "--parallel")) {
             if (i + 1 >= argc) cli_die_usage(usage, "bench: option %s needs a value", a);
             const char *v = argv[++i];
             if (!strcmp(a, "--kv")) cli_kv_option(usage, v, &p);
@@ -185,7 +188,9 @@ int g4_cmd_bench(int argc, char **argv) {
                 else if (!strcmp(v, "random")) fill_random = 1;
                 else cli_die_usage(usage, "bench: --fill takes eval or random, not '%s'", v);
             }
-            else if (!strcmp(a, "--top")) {
+            else if (!strcmp(a, "--parallel")) {
+                if (!cli_parse_int(v, 1, 256, &parallel)) cli_die_usage(usage, "bench: bad --parallel '%s' (1..256)", v);
+            } else if (!strcmp(a, "--top")) {
                 if (!cli_parse_int(v, 0, 1 << 20, &top)) cli_die_usage(usage, "bench: bad --top '%s' (0..1048576)", v);
             } else if (!strcmp(a, "--ctx")) {
                 if (!cli_parse_int(v, 1, 1 << 22, &ctx)) cli_die_usage(usage, "bench: bad --ctx '%s' (1..4194304)", v);
@@ -254,11 +259,21 @@ int g4_cmd_bench(int argc, char **argv) {
     int rc = 1;
     size_t V = (size_t)info.n_vocab;
     float *logits = malloc(V * sizeof *logits);
-    int32_t *ids = malloc((size_t)(depth > n_prompt ? depth : n_prompt) * sizeof *ids);
+    const long n_ids = depth > n_prompt ? depth : n_prompt;
+    int32_t *ids = malloc((size_t)(n_ids > 32 ? n_ids : 32) * sizeof *ids);
     int32_t *top_ids = malloc((size_t)(top ? top : 1) * sizeof *top_ids);
     int n_top;
-    double pp[MAX_REPS], tg[MAX_REPS], ttft[MAX_REPS], fill[MAX_REPS];
-    if (!logits || !ids || !top_ids) {
+    double pp[MAX_REPS], tg[MAX_REPS], ttft[MAX_REPS], fill[MAX_REPS], tgp[MAX_REPS];
+    /* --parallel: N more sequences on the same engine, decoded in one batch per step */
+    g4_seq **seqs = parallel > 1 ? calloc((size_t)parallel, sizeof *seqs) : NULL;
+    g4_batch_entry *be = parallel > 1 ? malloc((size_t)parallel * sizeof *be) : NULL;
+    float *plogits = parallel > 1 ? malloc((size_t)parallel * V * sizeof *plogits) : NULL;
+    for (long i = 0; seqs && i < parallel; i++)
+        if (g4_seq_new(&seqs[i], g4_ctx_engine(c), &p, &err)) {
+            fprintf(stderr, "g4: %s (--parallel %ld)\n", err.msg, parallel);
+            goto done;
+        }
+    if (!logits || !ids || !top_ids || (parallel > 1 && (!seqs || !be || !plogits))) {
         fprintf(stderr, "g4: out of memory\n");
         goto done;
     }
@@ -303,13 +318,38 @@ int g4_cmd_bench(int argc, char **argv) {
         }
         t1 = now_s();
         tg[r] = (double)n_gen / (t1 - t0);
-        if (!json)
-            fprintf(stderr, "  rep %d: prompt %.2f tok/s, decode %.2f tok/s, first token %.3f s\n", r + 1, pp[r], tg[r],
-                    ttft[r]);
+        tgp[r] = 0;
+        if (parallel > 1) { /* each sequence: depth and prompt (not timed), then n_gen batched steps */
+            for (long q = 0; q < parallel; q++) {
+                g4_seq_reset(seqs[q]);
+                if (depth > 0 && fill_random && g4_seq_fill_random(seqs[q], (int)depth, (uint64_t)seed + (uint64_t)q, &err))
+                    goto eval_failed;
+                const long np = depth > 0 && !fill_random ? depth + n_prompt : n_prompt;
+                for (long i = 0; i < np; i += 32) {
+                    g4_batch_entry pe[32];
+                    const int T = np - i < 32 ? (int)(np - i) : 32;
+                    random_tokens(ids, T, (int)V, &rng);
+                    for (int t = 0; t < T; t++) pe[t] = (g4_batch_entry){.seq = seqs[q], .token = ids[t], .logits = i + t == np - 1};
+                    if (g4_engine_eval(g4_ctx_engine(c), pe, T, plogits, &err)) goto eval_failed;
+                }
+                be[q] = (g4_batch_entry){.seq = seqs[q], .token = argmax(plogits, (int)V), .logits = 1};
+            }
+            t0 = now_s();
+            for (long i = 0; i < n_gen; i++) {
+                if (g4_engine_eval(g4_ctx_engine(c), be, (int)parallel, plogits, &err)) goto eval_failed;
+                for (long q = 0; q < parallel; q++) be[q].token = argmax(plogits + (size_t)q * V, (int)V);
+            }
+            tgp[r] = (double)(parallel * n_gen) / (now_s() - t0);
+        }
+        if (!json) {
+            fprintf(stderr, "  rep %d: prompt %.2f tok/s, decode %.2f tok/s, first token %.3f s", r + 1, pp[r], tg[r], ttft[r]);
+            if (parallel > 1) fprintf(stderr, ", %ld sequences batched: %.2f tok/s", parallel, tgp[r]);
+            fputc('\n', stderr);
+        }
     }
     {
         double pp_m = median(pp, (int)reps), tg_m = median(tg, (int)reps), ttft_m = median(ttft, (int)reps);
-        double fill_m = median(fill, (int)reps);
+        double fill_m = median(fill, (int)reps), tgp_m = median(tgp, (int)reps);
         uint64_t peak = peak_rss_bytes(), cur = current_rss_bytes(), kvb = g4_ctx_kv_bytes(c);
         if (cur > peak) peak = cur; /* ru_maxrss lags the last page faults */
         int big = 1 << 20;
@@ -340,6 +380,11 @@ int g4_cmd_bench(int argc, char **argv) {
         printf("  %-28s %12s\n", "measure", "value");
         printf("  %-28s %12.2f\n", "prompt tok/s", pp_m);
         printf("  %-28s %12.2f\n", "decode tok/s", tg_m);
+        if (parallel > 1) {
+            char lbl[64];
+            snprintf(lbl, sizeof lbl, "decode tok/s, %ld batched", parallel);
+            printf("  %-28s %12.2f  (%.2fx one sequence)\n", lbl, tgp_m, tg_m > 0 ? tgp_m / tg_m : 0.0);
+        }
         printf("  %-28s %12.3f\n", "time to first token (s)", ttft_m);
         printf("  %-28s %12.3f\n", "load (s)", load_s);
         if (depth && !fill_random) printf("  %-28s %12.2f\n", "depth fill tok/s", (double)depth / (fill_m > 0 ? fill_m : 1e-9));
@@ -372,6 +417,7 @@ int g4_cmd_bench(int argc, char **argv) {
             printf(",\"top\":%ld", top);
             printf(",\"fill\":\"%s\",\"n_ctx\":%ld,\"n_prompt\":%ld,\"n_gen\":%ld,\"depth\":%ld,\"reps\":%ld", fill_random ? "random" : "eval", n_ctx, n_prompt,
                    n_gen, depth, reps);
+            printf(",\"parallel\":%ld,\"tg_parallel_tok_s\":%.4f", parallel, parallel > 1 ? tgp_m : tg_m);
             printf(",\"pp_tok_s\":%.4f,\"tg_tok_s\":%.4f,\"ttft_s\":%.6f,\"load_s\":%.6f", pp_m, tg_m, ttft_m, load_s);
             printf(",\"peak_rss_bytes\":%llu,\"rss_bytes\":%llu,\"kv_bytes\":%llu,\"kv_bytes_per_token\":%llu",
                    (unsigned long long)peak, (unsigned long long)cur, (unsigned long long)kvb, (unsigned long long)kv_tok);
@@ -391,6 +437,10 @@ eval_failed:
         rc = 130;
     } else fprintf(stderr, "g4: %s\n", err.msg);
 done:
+    for (long q = 0; seqs && q < parallel; q++) g4_seq_free(seqs[q]);
+    free(seqs);
+    free(be);
+    free(plogits);
     free(ids);
     free(top_ids);
     free(logits);
