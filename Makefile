@@ -102,6 +102,18 @@ fuzz-modelfile: $(BUILD)/fuzz/fuzz_modelfile
 	@mkdir -p $(BUILD)/fuzz/corpus-modelfile
 	$(BUILD)/fuzz/fuzz_modelfile -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(BUILD)/fuzz/corpus-modelfile fuzz/corpus-modelfile
 
+$(BUILD)/fuzz/fuzz_request: fuzz/fuzz_request.c $(LIB_SRC) $(wildcard src/*/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_request.c $(LIB_SRC) $(LDLIBS)
+
+fuzz-request: $(BUILD)/fuzz/fuzz_request
+	@mkdir -p $(BUILD)/fuzz/corpus-request
+	$(BUILD)/fuzz/fuzz_request -max_total_time=$(FUZZ_SECONDS) -max_len=16384 $(BUILD)/fuzz/corpus-request fuzz/corpus-request
+
+# a 5-minute soak of g4 serve: 32 streaming clients (with the rest of tests/serve.sh; docs/serving.md)
+soak: $(BUILD)/g4
+	BUILD=$(BUILD) G4_SOAK_SECONDS=$${G4_SOAK_SECONDS:-300} tests/serve.sh
+
 fuzz: $(BUILD)/fuzz/fuzz_gguf
 	@mkdir -p $(BUILD)/fuzz/corpus
 	$(BUILD)/fuzz/fuzz_gguf -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus fuzz/corpus

@@ -80,6 +80,12 @@ if [ -x tests/grammar.sh ]; then
     tally grammar "$tmp/grammar.out" $?
 fi
 
+# 2a'. g4 serve with the official ollama / openai clients, hostile requests, a soak (tests/serve.sh)
+if [ -x tests/serve.sh ]; then
+    BUILD=$BUILD tests/serve.sh >"$tmp/serve.out" 2>&1
+    tally serve "$tmp/serve.out" $?
+fi
+
 # 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
 if [ -x tests/tokenizer.sh ]; then
     BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1
@@ -120,7 +126,7 @@ fi
 
 # 4. fuzz smoke runs of every parser of outside input (clang + libFuzzer)
 if [ "$sanitized" != 1 ] && [ "${G4_NO_FUZZ:-0}" != 1 ] && command -v clang >/dev/null; then
-    for f in gguf:65536 chat:16384 tokenizer:4096 modelfile:8192 grammar:4096; do
+    for f in gguf:65536 chat:16384 tokenizer:4096 modelfile:8192 grammar:4096 request:16384; do
         name=${f%%:*}
         maxlen=${f#*:}
         out="$tmp/fuzz-$name.out"

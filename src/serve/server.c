@@ -1282,12 +1282,12 @@ static enum MHD_Result handle_create(g4_server *s, struct MHD_Connection *c, req
     g4_modelfile_free(mf);
     int stream = 1;
     if (json_is_boolean(json_object_get(o, "stream"))) stream = json_is_true(json_object_get(o, "stream"));
-    json_decref(o);
+    if (!rc) slog(s, "created model %s", name);
+    json_decref(o); /* (name pointed into it) */
     if (rc) {
         json_decref(cl.lines);
         return send_error(c, rq, SHAPE_OLLAMA, rc == G4_ERR_IO ? 500 : 400, err.msg);
     }
-    slog(s, "created model %s", name);
     if (!stream) {
         json_decref(cl.lines);
         return send_json(c, rq, 200, json_pack("{s:s}", "status", "success"));
