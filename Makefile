@@ -13,7 +13,8 @@ CFLAGS  += -std=c11 $(OPT) -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isr
 LDLIBS  += -ljansson -ledit -lmicrohttpd -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*/*.c))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(BUILD)/gen/webui.o
+LIB_SRC += $(BUILD)/gen/webui.c # generated (below): the fuzz targets compile LIB_SRC
 CLI_SRC := $(sort $(wildcard cli/*.c))
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -24,6 +25,19 @@ all: $(BUILD)/g4 $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
 	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# g4 serve's chat page (src/serve/webui.h): index.html as a C array with its CSP, by tools/embed.c (host compiler)
+HOSTCC ?= cc
+$(BUILD)/tools/embed: tools/embed.c src/store/sha256.c src/store/store.h include/g4.h
+	@mkdir -p $(dir $@)
+	$(HOSTCC) -std=c11 -O1 -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -Isrc -o $@ tools/embed.c src/store/sha256.c
+
+$(BUILD)/gen/webui.c: src/serve/webui/index.html $(BUILD)/tools/embed
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed $< $@
+
+$(BUILD)/gen/webui.o: $(BUILD)/gen/webui.c src/serve/webui.h
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libg4.a: $(LIB_OBJ)
