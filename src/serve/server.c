@@ -4,6 +4,7 @@
 #include "grammar/grammar.h"
 #include "sampler/sampler.h"
 #include "serve/request.h"
+#include "serve/webui.h"
 #include "store/store.h"
 #include "util/util.h"
 
@@ -1578,6 +1579,7 @@ static int is(const char *method, const char *m, const char *url, const char *u)
 
 static enum MHD_Result route(g4_server *s, struct MHD_Connection *c, reqctx *rq, const char *url, const char *method) {
     const int get = !strcmp(method, "GET") || !strcmp(method, "HEAD"), post = !strcmp(method, "POST");
+    if (get && g4_webui_wanted(c, url)) return g4_webui_send(c, &rq->status); /* the chat page (webui.h) */
     if (get && (!strcmp(url, "/") || !strcmp(url, "/api")))
         return send_text(c, rq, 200, "text/plain; charset=utf-8", "Ollama is running", 17, NULL);
     if (post && !strcmp(url, "/api/generate")) return handle_generate(s, c, rq, G4_API_GENERATE);
