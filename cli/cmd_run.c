@@ -1,5 +1,6 @@
 /* g4 run / g4 chat: talk to a model in Gemma 4's chat format, streaming the answer. */
 #include "chat/chat.h"
+#include "chat/conv.h"
 #include "cli.h"
 #include "store/store.h"
 #include "g4.h"
@@ -84,8 +85,8 @@ typedef struct session {
     g4_sampler *sampler;
     g4_sampler_params sp;
     g4_chat_flavour flavour;
-    json_t *messages;     /* conversation without the system prompt */
-    char *system;         /* NULL: none */
+    g4_conv *conv;        /* the conversation: system prompt, messages (src/chat/conv.h) */
+    char *system;         /* the system prompt given before the conversation exists (flags, store) */
     int think, hide_thinking, verbose, raw, max_tokens;
     overflow_policy overflow;
     const char **stop;
@@ -174,48 +175,19 @@ static void print_stats(const g4_gen_stats *st) {
 
 /* ---- the conversation ---- */
 
-/* messages with the system prompt in front (new reference) */
-static json_t *full_conversation(const session *s) {
-    json_t *all = json_array();
-    if (!all) return NULL;
-    if (s->system && *s->system) json_array_append_new(all, json_pack("{s:s,s:s}", "role", "system", "content", s->system));
-    json_array_extend(all, s->messages);
-    return all;
-}
-
-/* render + tokenize the conversation with the generation prompt */
+/* render + tokenize the conversation with the generation prompt (the library's conversation) */
 static g4_status build_prompt(const session *s, int32_t **ids, size_t *n, int *in_thinking, g4_error *err) {
-    json_t *all = full_conversation(s);
-    if (!all) return g4_fail(err, G4_ERR_NOMEM, "out of memory");
-    g4_chat_opts o = g4_chat_default_opts();
-    o.flavour = s->flavour;
-    o.enable_thinking = s->think;
-    o.add_generation_prompt = 1;
+    g4_conv_set_thinking(s->conv, s->think);
+    const int debug = getenv("G4_DEBUG_PROMPT") != NULL;
     char *text = NULL;
     size_t len = 0;
-    g4_status rc = g4_chat_render(all, NULL, &o, &text, &len, err);
-    json_decref(all);
-    if (rc) return rc;
-    *in_thinking = g4_chat_prompt_in_thinking(text, len);
-    if (getenv("G4_DEBUG_PROMPT")) fprintf(stderr, "[prompt]%.*s[/prompt]\n", (int)len, text);
-    rc = g4_tokenize_alloc(s->vocab, text, len, 0, 1, ids, n, err);
+    g4_status rc = g4_conv_prompt(s->conv, s->vocab, debug ? &text : NULL, &len, ids, n, in_thinking, err);
+    if (!rc && debug) fprintf(stderr, "[prompt]%.*s[/prompt]\n", (int)len, text);
     free(text);
     return rc;
 }
 
-/* drop the oldest exchange (a user message and everything up to the next user message) */
-static int drop_oldest_turn(session *s) {
-    size_t n = json_array_size(s->messages), end = 1;
-    if (n < 2) return 0;
-    while (end < n) {
-        const char *role = json_string_value(json_object_get(json_array_get(s->messages, end), "role"));
-        if (role && !strcmp(role, "user")) break;
-        end++;
-    }
-    if (end >= n) return 0; /* only the latest exchange is left */
-    for (size_t i = 0; i < end; i++) json_array_remove(s->messages, 0);
-    return 1;
-}
+static int n_messages(const session *s) { return (int)json_array_size(g4_conv_messages(s->conv)); }
 
 /* Make the conversation fit: returns 1 if it fits (maybe after truncating), 0 if the user's last
  * message was withdrawn. */
@@ -229,7 +201,7 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
         *ids = NULL;
         if (build_prompt(s, ids, n, in_thinking, &err)) {
             fprintf(stderr, "g4: %s\n", err.msg);
-            json_array_remove(s->messages, json_array_size(s->messages) - 1);
+            g4_conv_pop(s->conv);
             return 0;
         }
         if ((int)*n + reserve <= n_ctx) return 1;
@@ -246,7 +218,7 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
                 g_interrupted = 0;
             }
         }
-        if (pol == OVERFLOW_TRUNCATE && drop_oldest_turn(s)) {
+        if (pol == OVERFLOW_TRUNCATE && g4_conv_drop_oldest(s->conv)) {
             fprintf(stderr, "(dropped the oldest turn)\n");
             continue;
         }
@@ -254,7 +226,7 @@ static int fit_context(session *s, int32_t **ids, size_t *n, int *in_thinking) {
             fprintf(stderr, "Your message alone does not fit; it was not sent (a longer context: --ctx).\n");
         else
             fprintf(stderr, "Your message was not sent (/clear starts over; a longer context: --ctx).\n");
-        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        g4_conv_pop(s->conv);
         return 0;
     }
 }
@@ -285,13 +257,13 @@ static int answer(session *s) {
     if (rc) {
         fprintf(stderr, "\ng4: %s\n", err.msg);
         g4_chat_parser_free(pr.parser);
-        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        g4_conv_pop(s->conv);
         return 1;
     }
     if (st.stop == G4_STOP_CALLER && st.n_gen == 0) { /* stopped while reading the prompt */
         fprintf(stderr, "\n[stopped before the answer began; the message was withdrawn]\n");
         g4_chat_parser_free(pr.parser);
-        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        g4_conv_pop(s->conv);
         return 1;
     }
     g4_chat_parser_finish(pr.parser, NULL);
@@ -309,7 +281,7 @@ static int answer(session *s) {
     if (report_write(s)) { /* the answer before any note on stderr; a failed write ends the command */
         if (s->verbose) print_stats(&st);
         g4_chat_parser_free(pr.parser);
-        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        g4_conv_pop(s->conv);
         return 1;
     }
     if (st.stop == G4_STOP_CALLER) fprintf(stderr, "[stopped]\n");
@@ -317,7 +289,10 @@ static int answer(session *s) {
     else if (st.stop == G4_STOP_MAX) fprintf(stderr, "[token limit reached]\n");
     if (s->verbose) print_stats(&st);
     json_t *msg = NULL;
-    if (g4_chat_parser_message(pr.parser, NULL, &msg, &err) == G4_OK) json_array_append_new(s->messages, msg);
+    if (g4_chat_parser_message(pr.parser, NULL, &msg, &err) == G4_OK) {
+        if (g4_conv_add(s->conv, msg, &err)) fprintf(stderr, "g4: %s\n", err.msg);
+        json_decref(msg);
+    }
     g4_chat_parser_free(pr.parser);
     fflush(stdout);
     return 0;
@@ -325,16 +300,10 @@ static int answer(session *s) {
 
 /* append the user's message; 0 (with a message) when it is not valid UTF-8 */
 static int add_user_message(session *s, const char *text, size_t len) {
-    json_t *m = json_pack("{s:s,s:s%}", "role", "user", "content", text, len);
-    if (!m) {
-        fprintf(stderr, "g4: the message is not valid UTF-8 text; it was not sent\n");
-        return 0;
-    }
-    if (json_array_append_new(s->messages, m)) {
-        fprintf(stderr, "g4: out of memory\n");
-        return 0;
-    }
-    return 1;
+    g4_error err = {0};
+    if (g4_conv_add_user(s->conv, text, len, &err) == G4_OK) return 1;
+    fprintf(stderr, "g4: %s; it was not sent\n", err.code == G4_ERR_ARG ? "the message is not valid UTF-8 text" : err.msg);
+    return 0;
 }
 
 /* ---- settings ---- */
@@ -428,12 +397,12 @@ static int set_param(session *s, const char *name, const char *val) {
 static void show_settings(const session *s) {
     printf("model        %s\n", s->model_path);
     printf("format       Gemma 4 (%s), thinking %s\n", g4_chat_flavour_name(s->flavour), s->think ? "on" : "off");
-    printf("system       %s\n", s->system && *s->system ? s->system : "(none)");
+    printf("system       %s\n", g4_conv_system(s->conv) ? g4_conv_system(s->conv) : "(none)");
     printf("temperature  %g   top_k %d   top_p %g   min_p %g\n", s->sp.temperature, s->sp.top_k, s->sp.top_p, s->sp.min_p);
     printf("penalties    repeat %g   presence %g   frequency %g   last_n %d\n", s->sp.repeat_penalty, s->sp.presence_penalty,
            s->sp.frequency_penalty, s->sp.penalty_last_n);
     printf("seed         %llu   num_predict %d\n", (unsigned long long)s->sp.seed, s->max_tokens);
-    printf("context      %d tokens, %d in use, %zu messages\n", g4_ctx_n_ctx(s->ctx), g4_ctx_n_past(s->ctx), json_array_size(s->messages));
+    printf("context      %d tokens, %d in use, %zu messages\n", g4_ctx_n_ctx(s->ctx), g4_ctx_n_past(s->ctx), (size_t)n_messages(s));
 }
 
 /* format g4-chat/1: {"format", "model", "messages" (without the system prompt), "system" (absent: none),
@@ -444,7 +413,7 @@ static int save_conversation(const session *s, const char *path) {
     char seed[24];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->sp.seed);
     json_t *o = json_pack("{s:s,s:s,s:O,s:b,s:{s:f,s:i,s:f,s:f,s:f,s:f,s:f,s:i,s:s,s:i}}", "format", "g4-chat/1", "model",
-                          s->model_path, "messages", s->messages, "think", s->think, "params", "temperature",
+                          s->model_path, "messages", (json_t *)g4_conv_messages(s->conv), "think", s->think, "params", "temperature",
                           (double)s->sp.temperature, "top_k", s->sp.top_k, "top_p", (double)s->sp.top_p, "min_p",
                           (double)s->sp.min_p, "repeat_penalty", (double)s->sp.repeat_penalty, "presence_penalty",
                           (double)s->sp.presence_penalty, "frequency_penalty", (double)s->sp.frequency_penalty,
@@ -453,7 +422,7 @@ static int save_conversation(const session *s, const char *path) {
         fprintf(stderr, "g4: cannot save to '%s': the settings do not make a JSON document\n", path);
         return 0;
     }
-    if (s->system && json_object_set_new(o, "system", json_string(s->system))) {
+    if (g4_conv_system(s->conv) && json_object_set_new(o, "system", json_string(g4_conv_system(s->conv)))) {
         fprintf(stderr, "g4: cannot save to '%s': the system prompt is not valid UTF-8\n", path);
         json_decref(o);
         return 0;
@@ -563,14 +532,15 @@ static int load_conversation(session *s, const char *path) {
     char where[1100];
     snprintf(where, sizeof where, "'%.1000s': ", path);
     if (!params_valid(s, &p, mt, where) || !apply_params(s, &p, mt)) goto out;
-    json_decref(s->messages);
-    s->messages = copy;
-    copy = NULL;
-    free(s->system);
-    s->system = sys;
-    sys = NULL;
+    {
+        g4_error e = {0};
+        if (g4_conv_set_messages(s->conv, copy, &e) || g4_conv_set_system(s->conv, sys, &e)) {
+            fprintf(stderr, "g4: cannot load '%s': %s\n", path, e.msg);
+            goto out;
+        }
+    }
     s->think = json_is_true(th);
-    printf("loaded %zu messages from %s\n", json_array_size(s->messages), path);
+    printf("loaded %zu messages from %s\n", (size_t)n_messages(s), path);
     ok = 1;
     goto out;
 nomem:
@@ -683,14 +653,13 @@ static int command(session *s, char *line) {
     if (!strcmp(cmd, "/help") || !strcmp(cmd, "/?")) fputs(chat_help, stdout);
     else if (!strcmp(cmd, "/show")) show_settings(s);
     else if (!strcmp(cmd, "/clear")) {
-        json_array_clear(s->messages);
+        g4_conv_clear(s->conv);
         printf("(conversation cleared)\n");
     } else if (!strcmp(cmd, "/system") || (!strcmp(cmd, "/set") && !strncmp(arg, "system", 6) && (arg[6] == ' ' || !arg[6]))) {
         const char *text = !strcmp(cmd, "/system") ? arg : strip(arg + 6);
         if (!valid_utf8(text)) fprintf(stderr, "g4: the system prompt is not valid UTF-8 text; it was not set\n");
         else {
-            free(s->system);
-            s->system = *text ? strdup(text) : NULL;
+            g4_conv_set_system(s->conv, text, NULL);
             printf(*text ? "(system prompt set)\n" : "(system prompt removed)\n");
         }
     } else if (!strcmp(cmd, "/think") || (!strcmp(cmd, "/set") && !strncmp(arg, "think", 5) && (arg[5] == ' ' || !arg[5]))) {
@@ -707,7 +676,7 @@ static int command(session *s, char *line) {
         else if (set_param(s, name, val)) printf("(%s = %s)\n", name, val);
     } else if (!strcmp(cmd, "/save")) {
         if (!*arg) fprintf(stderr, "usage: /save FILE\n");
-        else if (save_conversation(s, arg)) printf("(saved %zu messages to %s)\n", json_array_size(s->messages), arg);
+        else if (save_conversation(s, arg)) printf("(saved %zu messages to %s)\n", (size_t)n_messages(s), arg);
     } else if (!strcmp(cmd, "/load")) {
         if (!*arg) fprintf(stderr, "usage: /load FILE\n");
         else load_conversation(s, arg);
@@ -918,20 +887,17 @@ static int run_main(int argc, char **argv, int is_chat) {
         fprintf(stderr, "g4: %s has no tokenizer (tokenizer.ggml.* metadata)\n", s.model_path);
         goto done;
     }
-    /* chat flavour: from the template, else --flavour, else by model size */
-    size_t tl;
-    const char *tmpl = g4_vocab_chat_template(s.vocab, &tl);
+    /* chat flavour: --flavour, else from the template, else by model size (the library decides as the server does) */
     if (flavour) {
         if (g4_chat_flavour_parse(flavour, &s.flavour, &err)) {
             fprintf(stderr, "g4: %s\n", err.msg);
             goto done;
         }
-    } else if (!tmpl || g4_chat_flavour_from_template(tmpl, tl, &s.flavour, &err)) {
-        g4_model_info in;
-        g4_model_get_info(s.model, &in);
-        s.flavour = (in.n_expert || !strcmp(in.variant, "31B") || !strcmp(in.variant, "12B") ||
-                     !strncmp(in.variant, "31B", 3) || !strncmp(in.variant, "26B", 3)) ? G4_CHAT_LARGE : G4_CHAT_SMALL;
-        if (s.verbose) fprintf(stderr, "(no Gemma 4 chat template in the file: using the %s-model format)\n", g4_chat_flavour_name(s.flavour));
+    } else {
+        int from_template;
+        s.flavour = g4_chat_flavour_of_model(s.model, &from_template);
+        if (!from_template && s.verbose)
+            fprintf(stderr, "(no Gemma 4 chat template in the file: using the %s-model format)\n", g4_chat_flavour_name(s.flavour));
     }
     s.sp = g4_sampler_model_params(s.model);
     cli_model_sampling(sm, &s.sp); /* the file's defaults < the stored parameters < the flags */
@@ -948,8 +914,11 @@ static int run_main(int argc, char **argv, int is_chat) {
         goto done;
     }
     g4_ctx_set_abort(s.ctx, check_interrupted, NULL);
-    s.messages = json_array();
-    if (!s.messages || json_array_extend(s.messages, sm->messages)) goto done; /* MESSAGE lines: few-shot history */
+    if (g4_conv_new(&s.conv, s.flavour, &err) || g4_conv_set_system(s.conv, s.system, &err) ||
+        (sm->messages && g4_conv_set_messages(s.conv, sm->messages, &err))) { /* MESSAGE lines: few-shot history */
+        fprintf(stderr, "g4: %s\n", err.msg);
+        goto done;
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -1001,15 +970,15 @@ static int run_main(int argc, char **argv, int is_chat) {
     }
     s.overflow = OVERFLOW_STOP;
     if (!add_user_message(&s, prompt, plen)) goto done;
-    size_t before = json_array_size(s.messages);
+    const int before = n_messages(&s);
     answer(&s);
     /* the message was withdrawn (did not fit) or generation failed: the assistant message is missing */
-    rc = json_array_size(s.messages) > before ? (g_interrupted ? 130 : 0) : 1;
+    rc = n_messages(&s) > before ? (g_interrupted ? 130 : 0) : 1;
 done:
     if (report_write(&s) || !cli_stdout_flush("the answer")) rc = 1;
     cli_input_free(s.in);
     free(stdin_text);
-    json_decref(s.messages);
+    g4_conv_free(s.conv);
     g4_ctx_free(s.ctx);
     g4_sampler_free(s.sampler);
     g4_model_free(s.model);
