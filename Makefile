@@ -20,7 +20,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-.PHONY: all test check asan asan-build fuzz fuzz-chat fuzz-tokenizer fuzz-modelfile fuzz-smoke bench bench-tokenizer demo clean
+.PHONY: all test check asan asan-build fuzz fuzz-chat fuzz-tokenizer fuzz-modelfile fuzz-smoke bench bench-serve bench-tokenizer demo clean
 all: $(BUILD)/g4 $(TEST_BIN)
 
 $(BUILD)/%.o: %.c $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h)
@@ -147,6 +147,10 @@ $(BUILD)/bench/membw: bench/membw.c
 $(BUILD)/bench/bench_tokenizer: bench/bench_tokenizer.c $(BUILD)/libg4.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libg4.a $(LDLIBS)
+
+# g4 serve against llama-server (LLAMA_SERVER=path) at 1-16 concurrent streams: bench/serve_results.md + plot
+bench-serve: $(BUILD)/g4
+	BUILD=$(BUILD) bench/serve.sh
 
 bench-tokenizer: $(BUILD)/bench/bench_tokenizer
 	bench/tokenizer.sh $(BUILD)
