@@ -86,6 +86,12 @@ if [ -x tests/serve.sh ]; then
     tally serve "$tmp/serve.out" $?
 fi
 
+# 2a'''. g4 serve's chat page in headless chromium (puppeteer-core): streaming, stop, thinking, errors, API key
+if [ -x tests/webui.sh ]; then
+    BUILD=$BUILD tests/webui.sh >"$tmp/webui.out" 2>&1
+    tally webui "$tmp/webui.out" $?
+fi
+
 # 2b. tokenizer exactness on the oracle's vectors (vocabularies built once, under the first build)
 if [ -x tests/tokenizer.sh ]; then
     BUILD=$BUILD G4_TOKVOCAB_BUILD=${BUILDS%% *} tests/tokenizer.sh >"$tmp/tokenizer.out" 2>&1
