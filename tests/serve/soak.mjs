@@ -47,7 +47,7 @@ function one(i, seq) {
     });
 }
 
-const t_start = performance.now(), t_end = t_start + seconds * 1000, warm = t_start + Math.max(5000, seconds * 250);
+const t_start = performance.now(), t_end = t_start + seconds * 1000, warm = t_start + Math.max(10000, seconds * 1000 / 3);
 let rss_warm = NaN, peak_after_warm = 0;
 const lat = [];
 let failed = 0, total = 0, tokens = 0;
