@@ -1,5 +1,6 @@
 /* g4 serve: HTTP (libmicrohttpd, a thread per connection), models, and the API handlers (server.h). */
 #include "serve/server.h"
+#include "g4_conv.h"
 #include "chat/chat.h"
 #include "grammar/grammar.h"
 #include "sampler/sampler.h"
@@ -308,18 +309,7 @@ fail500:
     return 500;
 }
 
-static g4_chat_flavour model_flavour(const g4_model *m) {
-    const g4_vocab *v = g4_model_vocab(m);
-    size_t tl;
-    const char *t = v ? g4_vocab_chat_template(v, &tl) : NULL;
-    g4_chat_flavour f;
-    if (t && !g4_chat_flavour_from_template(t, tl, &f, NULL)) return f;
-    g4_model_info in;
-    g4_model_get_info(m, &in);
-    return (in.n_expert || !strncmp(in.variant, "31B", 3) || !strncmp(in.variant, "12B", 3) || !strncmp(in.variant, "26B", 3))
-               ? G4_CHAT_LARGE
-               : G4_CHAT_SMALL;
-}
+static g4_chat_flavour model_flavour(const g4_model *m) { return g4_chat_flavour_of_model(m, NULL); }
 
 static g4_status model_load(g4_server *s, smodel *m, g4_error *err) {
     const double t0 = g4_time_s();
