@@ -1848,7 +1848,8 @@ g4_status g4_server_start(g4_server **out, const g4_server_params *p, g4_error *
                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)(p->max_connections > 0 ? p->max_connections : 256),
                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(p->max_per_ip > 0 ? p->max_per_ip : 0),
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
-                            MHD_OPTION_END);
+                            /* a connection's thread needs far less than the default 8 MiB of stack */
+                            MHD_OPTION_THREAD_STACK_SIZE, (size_t)(2u << 20), MHD_OPTION_END);
     if (!s->d) {
         int e = errno;
         g4_server_stop(s);
