@@ -86,6 +86,12 @@ if [ -x tests/serve.sh ]; then
     tally serve "$tmp/serve.out" $?
 fi
 
+# 2a''''. two g4 serve replicas behind HAProxy, one killed with SIGKILL under load (tests/replicas.sh, docs/replicas.md)
+if [ -x tests/replicas.sh ]; then
+    BUILD=$BUILD tests/replicas.sh >"$tmp/replicas.out" 2>&1
+    tally replicas "$tmp/replicas.out" $?
+fi
+
 # 2a'''. g4 serve's chat page in headless chromium (puppeteer-core): streaming, stop, thinking, errors, API key
 if [ -x tests/webui.sh ]; then
     BUILD=$BUILD tests/webui.sh >"$tmp/webui.out" 2>&1
