@@ -1,7 +1,8 @@
 # bench/serve.sh: aggregate decode tokens/s by concurrent streams (datafile, outfile set with -e)
 set terminal pngcairo size 900,540 font "sans,11"
 set output outfile
-set title "Aggregate decode throughput, full-size E2B-shaped Q4_0, 2 threads"
+set title "Aggregate decode throughput, full-size E2B-shaped Q4_0, 2 threads" noenhanced
+set xrange [0.8:20]
 set xlabel "concurrent streams"
 set ylabel "generated tokens/s (all streams)"
 set logscale x 2
