@@ -120,7 +120,10 @@ try {
 
   // ---- a message, streamed ----
   phase = "chat";
-  await setField(page, "#max-tokens", "2000"); // the tiny model writes ~6000 tokens/s: a long answer spans frames
+  // the tiny model writes ~6000 tokens/s, faster than frames are drawn: the browser's download is throttled to
+  // 48 kB/s for this answer (~120 bytes of NDJSON a token), so that its bytes arrive over about a second
+  await setField(page, "#max-tokens", "400");
+  await page.emulateNetworkConditions({ download: 48000, upload: 1e7, latency: 0 });
   await page.evaluate(() => { // every change of the answer's text, as the reader would see it
     window.__lens = [];
     new MutationObserver(() => {
@@ -134,6 +137,7 @@ try {
   });
   await typeAndSend(page, "Hello! Who are you?");
   let ans = await waitDone(page);
+  await page.emulateNetworkConditions(null);
   check("while streaming the stop button replaces send", await page.evaluate(() => window.__stopSeen));
   const lens = await page.evaluate(() => window.__lens);
   const grew = [...new Set(lens)].filter((n) => n > 0);
@@ -143,7 +147,7 @@ try {
   check("the answer is complete, with its stats", ans && ans.text.length > 0 && /tokens/.test(ans.stats || ""), JSON.stringify(ans));
   let body = chatBodies().pop();
   check("POST /api/chat: model, stream, think:false, options, the user message",
-        body && body.model === opts[0] && body.stream === true && body.think === false && body.options && body.options.num_predict === 2000 &&
+        body && body.model === opts[0] && body.stream === true && body.think === false && body.options && body.options.num_predict === 400 &&
         body.messages.length === 1 && body.messages[0].role === "user" && body.messages[0].content === "Hello! Who are you?", JSON.stringify(body));
   const r0 = chatResponses[chatResponses.length - 1];
   let sent = "";
