@@ -1663,7 +1663,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             MHD_destroy_response(r);
             return ret;
         }
-        if (s->p.api_key && strcmp(url, "/") && strcmp(url, "/health") && strcmp(url, "/v1/health") &&
+        if (s->p.api_key && strcmp(url, "/") && strcmp(url, "/index.html") && strcmp(url, "/health") && strcmp(url, "/v1/health") &&
             !key_ok(s, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"))) {
             rq->early = 1;
             return send_error(c, rq, shape, 401, shape == SHAPE_OLLAMA ? "unauthorized: a valid API key is required (Authorization: Bearer KEY)"
