@@ -105,6 +105,69 @@ static void rand_acts(float *x, int64_t n) {
     }
 }
 
+/* 16-row kernels (two groups per call): the kernel set's, and other builds */
+typedef struct {
+    const char *isa;
+    int type;
+    g4_rp_gemm16_fn gemm16;
+} rp16_case;
+static const rp16_case rp16s[] = {
+#if defined(G4_HAVE_AVX512_KERNELS)
+    {"avx512", G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512},
+#if defined(G4_HAVE_SIMDE)
+    {"avx512-emu", G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512_emu},
+#endif
+#endif
+    {NULL, 0, NULL}};
+
+/* gemm16 against the scalar reference gemm (two groups, G4_RP_MAXT tokens at a time): bit-identical for
+ * 1..8 tokens, any strides, nothing written outside the 16 x nt outputs */
+static void check16(const char *isa, int type, g4_rp_gemm16_fn gemm16) {
+    const g4_repack_traits *ref = g4_repack_ref(type);
+    static const int64_t blocks[] = {1, 3, 7, 33}, kblocks[] = {1, 2, 3, 6};
+    int fails = 0, runs = 0;
+    for (int k = 0; k < 4; k++) {
+        const int64_t n = (ref->blck == QK_K ? kblocks[k] : blocks[k]) * ref->blck, rows = 2 * G4_RP_ROWS;
+        const g4_type_traits *tr = g4_type_traits_get(type);
+        const size_t rb = g4_type_row_bytes(type, n), ab = g4_repack_act_bytes(ref, n), gb = g4_repack_group_bytes(ref, n);
+        const size_t as = ab + 8 * (size_t)(k % 2), ldy = (size_t)rows + 5, gap = (size_t)(k % 2) * 64;
+        uint8_t *w = malloc(rb * (size_t)rows), *pw = malloc(2 * gb + gap), *xa = malloc(as * G4_RP_MAXT16);
+        float *x = malloc((size_t)n * sizeof *x), *yr = malloc(ldy * G4_RP_MAXT16 * sizeof *yr);
+        float *ye = malloc(ldy * G4_RP_MAXT16 * sizeof *ye);
+        if (!w || !pw || !xa || !x || !yr || !ye) abort();
+        rand_rows(type, w, rows, n);
+        /* the second group gb + gap bytes after the first: the kernel must use the stride it is given */
+        ref->pack(w, rb, pw, n);
+        ref->pack(w + G4_RP_ROWS * rb, rb, pw + gb + gap, n);
+        for (int t = 0; t < G4_RP_MAXT16; t++) {
+            rand_acts(x, n);
+            ref->act(x, xa + (size_t)t * as, n);
+        }
+        for (int nt = 1; nt <= G4_RP_MAXT16; nt++) {
+            for (int t0 = 0; t0 < nt; t0 += G4_RP_MAXT)
+                for (int g = 0; g < 2; g++)
+                    ref->gemm(pw + (size_t)g * (gb + gap), xa + (size_t)t0 * as, as, nt - t0 < G4_RP_MAXT ? nt - t0 : G4_RP_MAXT,
+                              yr + (size_t)t0 * ldy + (size_t)g * G4_RP_ROWS, ldy, n);
+            memset(ye, 0xFF, ldy * G4_RP_MAXT16 * sizeof *ye);
+            gemm16(pw, gb + gap, xa, as, nt, ye, ldy, n);
+            for (int t = 0; t < G4_RP_MAXT16; t++)
+                for (size_t r = 0; r < ldy; r++) {
+                    const size_t o = (size_t)t * ldy + r;
+                    const uint32_t untouched = 0xFFFFFFFFu;
+                    const int in = t < nt && r < (size_t)rows;
+                    runs += in;
+                    if ((in ? memcmp(&ye[o], &yr[o], 4) : memcmp(&ye[o], &untouched, 4)) && fails++ < 3)
+                        CHECK(0, "%s %s gemm16 n=%lld row %zu t=%d nt=%d: %.9g vs reference %.9g", isa, tr->name,
+                              (long long)n, r, t, nt, ye[o], in ? yr[o] : 0.0f);
+                }
+        }
+        free(w), free(pw), free(xa), free(x), free(yr), free(ye);
+    }
+    CHECK(fails == 0, "%s %s gemm16: %d of %d results differ from the reference", isa, ref->name, fails, runs);
+    printf("ok %s %s gemm16 (16 rows, 1..%d tokens): %d results bit-identical to the reference\n", isa, ref->name,
+           G4_RP_MAXT16, runs);
+}
+
 /* sum of |w_i x_i|, plus for Q4_K twice the |dmin m x_i| terms (the scaled and the min parts are summed
  * separately, each can exceed |w x|) */
 static double abs_terms(int type, const uint8_t *w, const void *xq, int64_t n) {
@@ -316,6 +379,12 @@ int main(int argc, char **argv) {
 #endif
 #endif
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) check_type(types[i]);
+    for (const rp16_case *c = rp16s; c->isa; c++)
+        if (strcmp(c->isa, "avx512") || g4_cpu_has_avx512()) check16(c->isa, c->type, c->gemm16);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        const g4_repack_traits *rt = g4_repack_get(types[i]);
+        if (rt && rt->gemm16) check16(g4_types_isa(), types[i], rt->gemm16);
+    }
     if (argc > 1 && !strcmp(argv[1], "--bench"))
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) bench(types[i]);
     return t_done();

@@ -93,9 +93,16 @@ static void top_push(top_heap *h, float v, int32_t id) {
 static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t u0, int64_t u1) {
     const g4_weight *w = j->w;
     const int64_t n = w->ne0;
-    if (j->packed) { /* each group meets the batch G4_RP_MAXT tokens at a time */
+    if (j->packed) { /* each group meets the batch G4_RP_MAXT tokens at a time (pairs: G4_RP_MAXT16) */
         const size_t gb = g4_repack_group_bytes(w->rp, n);
-        for (int64_t g = u0; g < u1; g++)
+        int64_t g = u0;
+        if (w->rp->gemm16)
+            for (; g + 1 < u1; g += 2)
+                for (int t0 = 0; t0 < T; t0 += G4_RP_MAXT16)
+                    w->rp->gemm16(w->packed + (size_t)g * gb, gb, j->qa + (size_t)t0 * j->ab, j->ab,
+                                  T - t0 < G4_RP_MAXT16 ? T - t0 : G4_RP_MAXT16,
+                                  j->Y + (size_t)t0 * j->ldy + (size_t)g * G4_RP_ROWS, j->ldy, n);
+        for (; g < u1; g++)
             for (int t0 = 0; t0 < T; t0 += G4_RP_MAXT)
                 w->rp->gemm(w->packed + (size_t)g * gb, j->qa + (size_t)t0 * j->ab, j->ab,
                             T - t0 < G4_RP_MAXT ? T - t0 : G4_RP_MAXT, j->Y + (size_t)t0 * j->ldy + (size_t)g * G4_RP_ROWS,
@@ -185,7 +192,7 @@ static void mm_plan(const g4_engine *e, mm_job *j) {
         j->ab = g4_type_row_bytes(j->tr->vec_dot_type, n);
     }
     j->units = j->packed ? w->ne1 / G4_RP_ROWS : w->ne1;
-    j->step = j->packed ? 1 : 8;
+    j->step = j->packed ? (w->rp->gemm16 ? 2 : 1) : 8;
 }
 
 typedef struct prep_task {

@@ -248,12 +248,12 @@ FLOAT_GEMM(g4_rp_gemm_f32x8, float, AS_F32)
 /* ---- tables ---- */
 
 static const g4_repack_traits refs[] = {
-    {"Q4_0x8", G4_TYPE_Q4_0, QK4_0, 144, sizeof(block_q8p), g4_rp_pack_q4_0x8, g4_rp_act_q8p, g4_rp_gemm_q4_0x8},
-    {"Q8_0x8", G4_TYPE_Q8_0, QK8_0, 272, sizeof(block_q8p), g4_rp_pack_q8_0x8, g4_rp_act_q8p, g4_rp_gemm_q8_0x8},
-    {"Q4_Kx8", G4_TYPE_Q4_K, QK_K, 1184, sizeof(block_q8_K), g4_rp_pack_q4_Kx8, g4_rp_act_q8K, g4_rp_gemm_q4_Kx8},
-    {"Q6_Kx8", G4_TYPE_Q6_K, QK_K, 1680, sizeof(block_q8_K), g4_rp_pack_q6_Kx8, g4_rp_act_q8K, g4_rp_gemm_q6_Kx8},
-    {"F16x8", G4_TYPE_F16, 8, 128, 32, g4_rp_pack_f16x8, g4_rp_act_f32, g4_rp_gemm_f16x8},
-    {"F32x8", G4_TYPE_F32, 8, 256, 32, g4_rp_pack_f32x8, g4_rp_act_f32, g4_rp_gemm_f32x8},
+    {"Q4_0x8", G4_TYPE_Q4_0, QK4_0, 144, sizeof(block_q8p), g4_rp_pack_q4_0x8, g4_rp_act_q8p, g4_rp_gemm_q4_0x8, NULL},
+    {"Q8_0x8", G4_TYPE_Q8_0, QK8_0, 272, sizeof(block_q8p), g4_rp_pack_q8_0x8, g4_rp_act_q8p, g4_rp_gemm_q8_0x8, NULL},
+    {"Q4_Kx8", G4_TYPE_Q4_K, QK_K, 1184, sizeof(block_q8_K), g4_rp_pack_q4_Kx8, g4_rp_act_q8K, g4_rp_gemm_q4_Kx8, NULL},
+    {"Q6_Kx8", G4_TYPE_Q6_K, QK_K, 1680, sizeof(block_q8_K), g4_rp_pack_q6_Kx8, g4_rp_act_q8K, g4_rp_gemm_q6_Kx8, NULL},
+    {"F16x8", G4_TYPE_F16, 8, 128, 32, g4_rp_pack_f16x8, g4_rp_act_f32, g4_rp_gemm_f16x8, NULL},
+    {"F32x8", G4_TYPE_F32, 8, 256, 32, g4_rp_pack_f32x8, g4_rp_act_f32, g4_rp_gemm_f32x8, NULL},
 };
 #define N_RP ((int)(sizeof refs / sizeof refs[0]))
 
@@ -273,6 +273,11 @@ void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act) {
             active[i].gemm = gemm;
             if (act) active[i].act = act;
         }
+}
+
+void g4_repack_install16(int type, g4_rp_gemm16_fn gemm16) {
+    for (int i = 0; i < N_RP; i++)
+        if (refs[i].type == type && active[i].gemm) active[i].gemm16 = gemm16;
 }
 
 const g4_repack_traits *g4_repack_get(int type) {

@@ -47,6 +47,7 @@
 
 #define G4_RP_ROWS 8   /* rows per interleaved group */
 #define G4_RP_MAXT 4   /* activation rows per gemm call */
+#define G4_RP_MAXT16 8 /* activation rows per gemm16 call */
 
 typedef struct {
     float d;       /* the Q8_0 scale (an fp16 value) as float */
@@ -59,6 +60,11 @@ _Static_assert(sizeof(block_q8p) == 40, "block_q8p size");
  * (act, as bytes apart): y[t * ldy + r] for r < 8, t < nt. */
 typedef void (*g4_rp_gemm_fn)(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy,
                               int64_t n);
+/* The same for two consecutive groups (16 rows; the second starts gb bytes after the first) and
+ * nt <= G4_RP_MAXT16 activation rows: y[t * ldy + r] for r < 16. Optional (a kernel set whose registers
+ * hold 16 lanes); results bit-identical to two gemm calls. */
+typedef void (*g4_rp_gemm16_fn)(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y,
+                                size_t ldy, int64_t n);
 /* Interleave 8 rows (row_bytes apart, n values each) into one group. */
 typedef void (*g4_rp_pack_fn)(const uint8_t *src, size_t row_bytes, uint8_t *dst, int64_t n);
 /* Encode an activation row of n floats for the kernel (dst: act_bytes(n) bytes). */
@@ -73,6 +79,7 @@ typedef struct g4_repack_traits {
     g4_rp_pack_fn pack;
     g4_rp_act_fn act;
     g4_rp_gemm_fn gemm;
+    g4_rp_gemm16_fn gemm16; /* or NULL */
 } g4_repack_traits;
 
 /* The repacked layout of a weight type for the kernel set in use (g4_types_init), or NULL when there
@@ -103,5 +110,6 @@ void g4_rp_gemm_f32x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, 
 
 /* installed by g4_types_init for the kernel set in use */
 void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act);
+void g4_repack_install16(int type, g4_rp_gemm16_fn gemm16);
 
 #endif

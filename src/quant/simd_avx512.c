@@ -145,6 +145,18 @@ static inline __m256 emu_mm256_fmadd_ps(__m256 a, __m256 b, __m256 c, float sign
 #undef _mm256_fnmadd_ps
 #define _mm256_fmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, 1.0f)
 #define _mm256_fnmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, -1.0f)
+static inline __m512 emu_mm512_fmadd_ps(__m512 a, __m512 b, __m512 c) {
+    float x[16], y[16], z[16];
+    memcpy(x, &a, 64);
+    memcpy(y, &b, 64);
+    memcpy(z, &c, 64);
+    for (int i = 0; i < 16; i++) z[i] = fmaf(x[i], y[i], z[i]);
+    __m512 v;
+    memcpy(&v, z, 64);
+    return v;
+}
+#undef _mm512_fmadd_ps
+#define _mm512_fmadd_ps(a, b, c) emu_mm512_fmadd_ps(a, b, c)
 #endif /* G4_SIMDE */
 
 #if !defined(G4_SIMDE)
@@ -669,6 +681,12 @@ A512 XK __m256i rp_bcast32(const int8_t *p) {
     return _mm256_set1_epi32(v);
 }
 
+A512 XK __m512i rp_bcast32x16(const int8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
 /* Q4_0x8: (q - 8) . a = q . a - 8 * (sum of a): the int32 lanes start at -8 * s (block_q8p.s), then
  * 8 vpdpbusd of the unsigned nibbles. AVX2 per block and token: 8 vpmaddubsw + 8 vpaddw + vpmaddwd +
  * vpsubd; here 8 vpdpbusd (+ a broadcast of -8 s). */
@@ -700,6 +718,45 @@ A512 XK void rp_q4_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as, const
         }
     }
     UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q4_0, two consecutive groups (16 rows) per 512-bit register: lanes 0-7 are rows of the first group,
+ * lanes 8-15 of the second, so one 4-byte activation broadcast feeds 16 rows and a vpdpbusd does twice
+ * the work of the 256-bit one (Zen 5 issues both at the same rate); up to 8 tokens per pass share each
+ * weight load and nibble split. Per lane the same integer and float steps as rp_q4_0x8_k: bit-identical. */
+A512 XK void rp_q4_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy,
+                          int64_t n) {
+    const int64_t nb = n / QK4_0;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[G4_RP_MAXT16];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g0 = pw + (size_t)i * 144, *g1 = g0 + gb;
+        _mm_prefetch((const char *)g0 + 8 * 144, _MM_HINT_T0);
+        _mm_prefetch((const char *)g0 + 8 * 144 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g0 + 8 * 144 + 128, _MM_HINT_T0);
+        _mm_prefetch((const char *)g1 + 8 * 144, _MM_HINT_T0);
+        _mm_prefetch((const char *)g1 + 8 * 144 + 64, _MM_HINT_T0);
+        _mm_prefetch((const char *)g1 + 8 * 144 + 128, _MM_HINT_T0);
+        __m512i s[G4_RP_MAXT16];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm512_set1_epi32(-8 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
+        UNROLL for (int c = 0; c < 4; c++) {
+            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load256(g0 + 16 + 32 * c)), load256(g1 + 16 + 32 * c), 1);
+            const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                s[t] = _mm512_dpbusd_epi32(s[t], lo, rp_bcast32x16(a->qs + 4 * c));
+                s[t] = _mm512_dpbusd_epi32(s[t], hi, rp_bcast32x16(a->qs + 16 + 4 * c));
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g0)),
+                                                                  _mm_loadu_si128((const __m128i *)g1), 1));
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + (size_t)t * ldy, acc[t]);
 }
 
 /* Q8_0x8: w + 128 is an unsigned byte, and (w + 128) . a - 128 * (sum of a) = w . a exactly (|lane| <
@@ -857,5 +914,22 @@ RP_DRIVER(KNAME(g4_rp_gemm_q4_0x8), rp_q4_0x8_k)
 RP_DRIVER(KNAME(g4_rp_gemm_q8_0x8), rp_q8_0x8_k)
 RP_DRIVER(KNAME(g4_rp_gemm_q4_Kx8), rp_q4_Kx8_k)
 RP_DRIVER(KNAME(g4_rp_gemm_q6_Kx8), rp_q6_Kx8_k)
+
+/* two groups (16 rows, the second gb bytes after the first), up to G4_RP_MAXT16 tokens */
+#define RP_DRIVER16(fname, kern)                                                                     \
+    A512 void fname(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        switch (nt) {                                                                              \
+        case 8: kern(pw, gb, act, as, 8, y, ldy, n); break;                                        \
+        case 7: kern(pw, gb, act, as, 7, y, ldy, n); break;                                        \
+        case 6: kern(pw, gb, act, as, 6, y, ldy, n); break;                                        \
+        case 5: kern(pw, gb, act, as, 5, y, ldy, n); break;                                        \
+        case 4: kern(pw, gb, act, as, 4, y, ldy, n); break;                                        \
+        case 3: kern(pw, gb, act, as, 3, y, ldy, n); break;                                        \
+        case 2: kern(pw, gb, act, as, 2, y, ldy, n); break;                                        \
+        case 1: kern(pw, gb, act, as, 1, y, ldy, n); break;                                        \
+        default: break;                                                                            \
+        }                                                                                          \
+    }
+RP_DRIVER16(KNAME(g4_rp_gemm16_q4_0x8), rp_q4_0x16_k)
 
 #endif /* __x86_64__ */
