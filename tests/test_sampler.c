@@ -4,6 +4,7 @@
 
 #include "sampler/sampler.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,8 +109,51 @@ static void test_top_path(void) {
           total, used);
 }
 
+/* Without penalties a greedy or top-k chain takes its candidates from the logits in one pass; with a
+ * penalty that changes nothing (a history of one token whose logit is -inf) the full copy-and-select path
+ * runs. Both give the same tokens and the same candidates, bit for bit, on logits with ties, nan and
+ * infinities. */
+static void test_one_pass(void) {
+    enum { V = 5000, STEPS = 60 };
+    static float lg[V];
+    const float temps[] = {0.0f, 0.7f, 1.0f};
+    const int topks[] = {1, 2, 5, 40, 64, 1000};
+    int total = 0, same = 0;
+    for (int ti = 0; ti < 3; ti++)
+        for (int ki = 0; ki < 6; ki++) {
+            g4_sampler_params p = plain();
+            p.temperature = temps[ti];
+            p.top_k = topks[ki];
+            p.top_p = ki % 2 ? 0.9f : 1.0f;
+            p.seed = 7 + (uint64_t)ki;
+            g4_sampler *a = mk(&p, V);
+            p.frequency_penalty = 0.5f;
+            p.penalty_last_n = 4;
+            g4_sampler *b = mk(&p, V);
+            for (int step = 0; step < STEPS; step++) {
+                for (int i = 0; i < V; i++) lg[i] = (float)(t_rand64() % 64) * 0.25f - 8.0f; /* many ties */
+                if (step % 3 == 0) lg[t_rand64() % V] = NAN, lg[t_rand64() % V] = INFINITY;
+                if (step % 5 == 1) lg[t_rand64() % V] = INFINITY, lg[t_rand64() % V] = FLT_MAX;
+                if (step % 7 == 2) for (int i = 0; i < V; i++) lg[i] = i % 9 ? -INFINITY : lg[i]; /* few left */
+                lg[0] = -INFINITY;
+                g4_sampler_reset(b);
+                g4_sampler_accept(b, 0); /* penalizes token 0 only: -inf stays -inf */
+                const int ta = g4_sampler_sample(a, lg), tb = g4_sampler_sample(b, lg);
+                const int *ia, *ib;
+                const float *pa, *pb;
+                const int na = g4_sampler_last_candidates(a, &ia, &pa), nb = g4_sampler_last_candidates(b, &ib, &pb);
+                total++;
+                same += ta == tb && na == nb && !memcmp(ia, ib, (size_t)na * sizeof *ia) && !memcmp(pa, pb, (size_t)na * sizeof *pa);
+            }
+            g4_sampler_free(a);
+            g4_sampler_free(b);
+        }
+    CHECK(same == total, "one-pass candidates: %d of %d draws equal to the full path's", same, total);
+}
+
 int main(void) {
     test_top_path();
+    test_one_pass();
     enum { V = 6 };
     const double prob[V] = {0.05, 0.5, 0.1, 0.3, 0.05, 0.0};
     float lg[V];

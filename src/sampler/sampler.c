@@ -218,10 +218,67 @@ static int select_top(int *ids, int n, const float *v, int k) {
 static int pick(g4_sampler *s, int n);
 static int penalties_on(const g4_sampler *s);
 
+/* Without penalties, the candidates of a greedy or top-k chain straight from the logits in one pass (no
+ * copy of the vocabulary): the k largest sanitized values (nan and -inf left out, +inf as FLT_MAX) by
+ * (value descending, id ascending), into s->ids (a min-heap, unsorted) with their values in s->val: the
+ * same set select_top keeps from the full list, so pick() gives the same token. */
+static int collect_top(g4_sampler *s, const float *logits, int k) {
+    const int V = s->n_vocab;
+    float *v = s->val;
+    int *h = s->ids;
+    if (k == 1) { /* greedy: the first of the largest */
+        int best = -1;
+        float bv = -INFINITY;
+        for (int i = 0; i < V; i++) {
+            const float x = logits[i] == INFINITY ? FLT_MAX : logits[i];
+            if (x > bv) bv = x, best = i;
+        }
+        if (best < 0) return 0;
+        v[best] = bv;
+        h[0] = best;
+        return 1;
+    }
+    int n = 0;
+#define HLESS(a, va, b, vb) ((va) < (vb) || ((va) == (vb) && (a) > (b)))
+    for (int i = 0; i < V; i++) {
+        float x = logits[i];
+        if (!(x > -INFINITY)) continue;
+        if (x == INFINITY) x = FLT_MAX;
+        if (n < k) { /* sift up */
+            int j = n++;
+            while (j > 0 && HLESS(i, x, h[(j - 1) / 2], v[h[(j - 1) / 2]])) {
+                h[j] = h[(j - 1) / 2];
+                j = (j - 1) / 2;
+            }
+            h[j] = i;
+            v[i] = x;
+            continue;
+        }
+        if (!HLESS(h[0], v[h[0]], i, x)) continue;
+        v[i] = x;
+        int j = 0; /* replace the root, sift down */
+        for (;;) {
+            int l = 2 * j + 1, r = l + 1, m = -1;
+            float vm = x;
+            int im = i;
+            if (l < k && HLESS(h[l], v[h[l]], im, vm)) m = l, im = h[l], vm = v[h[l]];
+            if (r < k && HLESS(h[r], v[h[r]], im, vm)) m = r, im = h[r];
+            if (m < 0) break;
+            h[j] = im;
+            j = m;
+        }
+        h[j] = i;
+    }
+#undef HLESS
+    return n;
+}
+
 int g4_sampler_sample(g4_sampler *s, const float *logits) {
     const g4_sampler_params *p = &s->p;
     const int V = s->n_vocab;
     float *v = s->val;
+    if (!penalties_on(s) && (p->temperature <= 0.0f || (p->top_k > 0 && p->top_k < V / 4)))
+        return pick(s, collect_top(s, logits, p->temperature <= 0.0f ? 1 : p->top_k));
     memcpy(v, logits, (size_t)V * sizeof *v);
     for (int i = 0; i < V; i++) /* nan: never drawn; +inf: the largest finite value (inf - inf is nan) */
         if (isnan(v[i])) v[i] = -INFINITY;
