@@ -356,7 +356,47 @@ static void bench(int type) {
         if (t1 - t0 < b_multi) b_multi = t1 - t0;
         if (t2 - t1 < b_pack32) b_pack32 = t2 - t1;
     }
+    /* the 16-row kernel, when the set has one: decode (1 row) and 8 rows (a batch of 8 streams) */
+    double b16_1 = 1e30, b16_8 = 1e30, b8_8 = 1e30;
+    if (rt->gemm16)
+        for (int rep = 0; rep < 5; rep++) {
+            double t0 = now_s();
+            for (int64_t g = 0; g + 1 < rows / G4_RP_ROWS; g += 2)
+                rt->gemm16(pw + (size_t)g * gb, gb, xa, ab, 1, y + g * G4_RP_ROWS, (size_t)rows, n);
+            double t1 = now_s();
+            for (int64_t g = 0; g + 1 < prow / G4_RP_ROWS; g += 2)
+                rt->gemm16(pw + (size_t)g * gb, gb, xa, ab, 8, y + g * G4_RP_ROWS, (size_t)prow, n);
+            double t2 = now_s();
+            for (int64_t g = 0; g < prow / G4_RP_ROWS; g++)
+                for (int t = 0; t < 8; t += 4)
+                    rt->gemm(pw + (size_t)g * gb, xa + (size_t)t * ab, ab, 4, y + (size_t)t * prow + g * G4_RP_ROWS,
+                             (size_t)prow, n);
+            double t3 = now_s();
+            if (t1 - t0 < b16_1) b16_1 = t1 - t0;
+            if (t2 - t1 < b16_8) b16_8 = t2 - t1;
+            if (t3 - t2 < b8_8) b8_8 = t3 - t2;
+        }
     const double big = (double)rows * (double)rb, small = (double)prow * (double)rb * 32;
+    if (rt->gemm16) /* streaming from memory: which kernel for how many tokens */
+        for (int nt = 1; nt <= 4; nt++) {
+            double a = 1e30, b = 1e30;
+            for (int rep = 0; rep < 3; rep++) {
+                double t0 = now_s();
+                for (int64_t g = 0; g + 1 < rows / G4_RP_ROWS; g += 2)
+                    rt->gemm16(pw + (size_t)g * gb, gb, xa, ab, nt, y + g * G4_RP_ROWS, (size_t)rows, n);
+                double t1 = now_s();
+                for (int64_t g = 0; g < rows / G4_RP_ROWS; g++)
+                    rt->gemm(pw + (size_t)g * gb, xa, ab, nt, y + g * G4_RP_ROWS, (size_t)rows, n);
+                double t2 = now_s();
+                if (t1 - t0 < a) a = t1 - t0;
+                if (t2 - t1 < b) b = t2 - t1;
+            }
+            printf("%-7s %d token(s) from memory: 16-row %6.2f GB/s, 8-row %6.2f GB/s\n", rt->name, nt, big / a / 1e9, big / b / 1e9);
+        }
+    if (rt->gemm16)
+        printf("%-7s 16-row kernel: decode %6.2f GB/s | 8 tokens %6.2f GB/s x8 (8-row kernel %6.2f, x%.2f)\n", rt->name,
+               big / b16_1 / 1e9, (double)prow * (double)rb * 8 / b16_8 / 1e9, (double)prow * (double)rb * 8 / b8_8 / 1e9,
+               b8_8 / b16_8);
     printf("%-7s decode %6.2f GB/s row by row, %6.2f GB/s repacked (x%.2f) | prefill x32 %6.2f vs %6.2f GB/s (x%.2f)\n",
            rt->name, big / b_rows / 1e9, big / b_pack / 1e9, b_rows / b_pack, small / b_multi / 1e9,
            small / b_pack32 / 1e9, b_multi / b_pack32);

@@ -96,7 +96,7 @@ static void mm_units(const mm_job *j, const float *X, size_t ldx, int T, int64_t
     if (j->packed) { /* each group meets the batch G4_RP_MAXT tokens at a time (pairs: G4_RP_MAXT16) */
         const size_t gb = g4_repack_group_bytes(w->rp, n);
         int64_t g = u0;
-        if (w->rp->gemm16)
+        if (w->rp->gemm16 && T >= G4_RP_MIN16)
             for (; g + 1 < u1; g += 2)
                 for (int t0 = 0; t0 < T; t0 += G4_RP_MAXT16)
                     w->rp->gemm16(w->packed + (size_t)g * gb, gb, j->qa + (size_t)t0 * j->ab, j->ab,

@@ -732,12 +732,15 @@ A512 XK void rp_q4_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
     UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nb; i++) {
         const uint8_t *g0 = pw + (size_t)i * 144, *g1 = g0 + gb;
-        _mm_prefetch((const char *)g0 + 8 * 144, _MM_HINT_T0);
-        _mm_prefetch((const char *)g0 + 8 * 144 + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)g0 + 8 * 144 + 128, _MM_HINT_T0);
-        _mm_prefetch((const char *)g1 + 8 * 144, _MM_HINT_T0);
-        _mm_prefetch((const char *)g1 + 8 * 144 + 64, _MM_HINT_T0);
-        _mm_prefetch((const char *)g1 + 8 * 144 + 128, _MM_HINT_T0);
+        /* 8 columns ahead in both groups; past their end, the next pair's starts (after the second group
+         * comes the third: the first group's look-ahead then skips to the fourth) */
+        const char *p0 = (const char *)g0 + 8 * 144 + (i + 8 < nb ? 0 : 2 * gb), *p1 = (const char *)g1 + 8 * 144;
+        _mm_prefetch(p0, _MM_HINT_T0);
+        _mm_prefetch(p0 + 64, _MM_HINT_T0);
+        _mm_prefetch(p0 + 128, _MM_HINT_T0);
+        _mm_prefetch(p1, _MM_HINT_T0);
+        _mm_prefetch(p1 + 64, _MM_HINT_T0);
+        _mm_prefetch(p1 + 128, _MM_HINT_T0);
         __m512i s[G4_RP_MAXT16];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm512_set1_epi32(-8 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
         UNROLL for (int c = 0; c < 4; c++) {
