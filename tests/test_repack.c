@@ -114,8 +114,14 @@ typedef struct {
 static const rp16_case rp16s[] = {
 #if defined(G4_HAVE_AVX512_KERNELS)
     {"avx512", G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512},
+    {"avx512", G4_TYPE_Q8_0, g4_rp_gemm16_q8_0x8_avx512},
+    {"avx512", G4_TYPE_Q4_K, g4_rp_gemm16_q4_Kx8_avx512},
+    {"avx512", G4_TYPE_Q6_K, g4_rp_gemm16_q6_Kx8_avx512},
 #if defined(G4_HAVE_SIMDE)
     {"avx512-emu", G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512_emu},
+    {"avx512-emu", G4_TYPE_Q8_0, g4_rp_gemm16_q8_0x8_avx512_emu},
+    {"avx512-emu", G4_TYPE_Q4_K, g4_rp_gemm16_q4_Kx8_avx512_emu},
+    {"avx512-emu", G4_TYPE_Q6_K, g4_rp_gemm16_q6_Kx8_avx512_emu},
 #endif
 #endif
     {NULL, 0, NULL}};

@@ -48,7 +48,7 @@
 #define G4_RP_ROWS 8   /* rows per interleaved group */
 #define G4_RP_MAXT 4   /* activation rows per gemm call */
 #define G4_RP_MAXT16 8 /* activation rows per gemm16 call */
-#define G4_RP_MIN16 4  /* gemm16 from this many rows on (fewer: the 8-row kernel streams faster; test_repack --bench) */
+#define G4_RP_MIN16 3  /* gemm16 from this many rows on (fewer: the 8-row kernel streams faster; test_repack --bench) */
 
 typedef struct {
     float d;       /* the Q8_0 scale (an fp16 value) as float */

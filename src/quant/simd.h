@@ -96,7 +96,10 @@ int g4_cpu_has_avx512bf16(void);
     void g4_rp_gemm_q8_0x8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
     void g4_rp_gemm_q4_Kx8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
     void g4_rp_gemm_q6_Kx8_avx512##S(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
-    void g4_rp_gemm16_q4_0x8_avx512##S(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
+    void g4_rp_gemm16_q4_0x8_avx512##S(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm16_q8_0x8_avx512##S(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm16_q4_Kx8_avx512##S(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n); \
+    void g4_rp_gemm16_q6_Kx8_avx512##S(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 G4_DECL_AVX512()
 
 /* Tests only: the same kernels compiled against SIMDe (header-only portable intrinsics, libsimde-dev)

@@ -83,6 +83,55 @@ static inline __m512 emu_cvtph_ps(__m256i a) {
 }
 #define _mm512_cvtph_ps emu_cvtph_ps
 #endif
+#if !defined(_mm512_cvtepu8_epi32)
+static inline __m512i emu_cvtepu8_epi32(__m128i a) {
+    uint8_t s[16];
+    int32_t r[16];
+    memcpy(s, &a, 16);
+    for (int i = 0; i < 16; i++) r[i] = s[i];
+    __m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_cvtepu8_epi32 emu_cvtepu8_epi32
+#endif
+#if !defined(_mm512_cvtepu8_epi16)
+static inline __m512i emu_cvtepu8_epi16(__m256i a) {
+    uint8_t s[32];
+    int16_t r[32];
+    memcpy(s, &a, 32);
+    for (int i = 0; i < 32; i++) r[i] = s[i];
+    __m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_cvtepu8_epi16 emu_cvtepu8_epi16
+#endif
+#if !defined(_mm512_shufflelo_epi16) /* per 128-bit lane: words 0-3 picked by imm, 4-7 kept */
+static inline __m512i emu_shuffle_epi16(__m512i a, int imm, int hi) {
+    int16_t s[32], r[32];
+    memcpy(s, &a, 64);
+    memcpy(r, s, 64);
+    for (int l = 0; l < 4; l++)
+        for (int k = 0; k < 4; k++) r[8 * l + 4 * hi + k] = s[8 * l + 4 * hi + ((imm >> (2 * k)) & 3)];
+    __m512i v;
+    memcpy(&v, r, 64);
+    return v;
+}
+#define _mm512_shufflelo_epi16(a, imm) emu_shuffle_epi16(a, imm, 0)
+#define _mm512_shufflehi_epi16(a, imm) emu_shuffle_epi16(a, imm, 1)
+#endif
+#if !defined(_mm512_srai_epi32)
+static inline __m512i emu_srai_epi32(__m512i a, int c) {
+    int32_t s[16];
+    memcpy(s, &a, 64);
+    for (int i = 0; i < 16; i++) s[i] = c > 31 ? (s[i] < 0 ? -1 : 0) : s[i] >> c; /* arithmetic (gcc) */
+    __m512i v;
+    memcpy(&v, s, 64);
+    return v;
+}
+#define _mm512_srai_epi32 emu_srai_epi32
+#endif
 /* masked loads read only the selected elements (the instruction suppresses faults on the others) */
 #if !defined(_mm512_maskz_loadu_ps)
 static inline __m512 emu_maskz_loadu_ps(__mmask16 k, const void *p) {
@@ -145,18 +194,20 @@ static inline __m256 emu_mm256_fmadd_ps(__m256 a, __m256 b, __m256 c, float sign
 #undef _mm256_fnmadd_ps
 #define _mm256_fmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, 1.0f)
 #define _mm256_fnmadd_ps(a, b, c) emu_mm256_fmadd_ps(a, b, c, -1.0f)
-static inline __m512 emu_mm512_fmadd_ps(__m512 a, __m512 b, __m512 c) {
+static inline __m512 emu_mm512_fmadd_ps(__m512 a, __m512 b, __m512 c, float sign) {
     float x[16], y[16], z[16];
     memcpy(x, &a, 64);
     memcpy(y, &b, 64);
     memcpy(z, &c, 64);
-    for (int i = 0; i < 16; i++) z[i] = fmaf(x[i], y[i], z[i]);
+    for (int i = 0; i < 16; i++) z[i] = fmaf(sign * x[i], y[i], z[i]);
     __m512 v;
     memcpy(&v, z, 64);
     return v;
 }
 #undef _mm512_fmadd_ps
-#define _mm512_fmadd_ps(a, b, c) emu_mm512_fmadd_ps(a, b, c)
+#undef _mm512_fnmadd_ps
+#define _mm512_fmadd_ps(a, b, c) emu_mm512_fmadd_ps(a, b, c, 1.0f)
+#define _mm512_fnmadd_ps(a, b, c) emu_mm512_fmadd_ps(a, b, c, -1.0f)
 #endif /* G4_SIMDE */
 
 #if !defined(G4_SIMDE)
@@ -687,6 +738,17 @@ A512 XK __m512i rp_bcast32x16(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
+/* 32 bytes of each group side by side (lanes 0-7: the first group's rows, 8-15: the second's) */
+A512 XK __m512i rp_pair256(const uint8_t *g0, const uint8_t *g1) {
+    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(g0)), load256(g1), 1);
+}
+
+/* the 8 fp16 row scales of each group as 16 floats */
+A512 XK __m512 rp_pair_ph(const uint8_t *g0, const uint8_t *g1) {
+    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g0)),
+                                                   _mm_loadu_si128((const __m128i *)g1), 1));
+}
+
 /* Q4_0x8: (q - 8) . a = q . a - 8 * (sum of a): the int32 lanes start at -8 * s (block_q8p.s), then
  * 8 vpdpbusd of the unsigned nibbles. AVX2 per block and token: 8 vpmaddubsw + 8 vpaddw + vpmaddwd +
  * vpsubd; here 8 vpdpbusd (+ a broadcast of -8 s). */
@@ -789,6 +851,150 @@ A512 XK void rp_q8_0x8_k(const uint8_t *pw, const uint8_t *act, size_t as, const
         }
     }
     UNROLL for (int t = 0; t < NT; t++) _mm256_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q8_0, 16 rows per zmm (see rp_q4_0x16_k): bit-identical to rp_q8_0x8_k lane by lane. */
+A512 XK void rp_q8_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy,
+                          int64_t n) {
+    const int64_t nb = n / QK8_0;
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    __m512 acc[G4_RP_MAXT16];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g0 = pw + (size_t)i * 272, *g1 = g0 + gb;
+        const char *p0 = (const char *)g0 + 4 * 272 + (i + 4 < nb ? 0 : 2 * gb), *p1 = (const char *)g1 + 4 * 272;
+        UNROLL for (int k = 0; k < 5; k++) {
+            _mm_prefetch(p0 + 64 * k, _MM_HINT_T0);
+            _mm_prefetch(p1 + 64 * k, _MM_HINT_T0);
+        }
+        __m512i s[G4_RP_MAXT16];
+        UNROLL for (int t = 0; t < NT; t++) s[t] = _mm512_set1_epi32(-128 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
+        UNROLL for (int c = 0; c < 8; c++) {
+            const __m512i u = _mm512_xor_si512(rp_pair256(g0 + 16 + 32 * c, g1 + 16 + 32 * c), bias);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+                s[t] = _mm512_dpbusd_epi32(s[t], u, rp_bcast32x16(a->qs + 4 * c));
+            }
+        }
+        const __m512 dw = rp_pair_ph(g0, g1);
+        UNROLL for (int t = 0; t < NT; t++) {
+            const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q4_K, 16 rows per zmm, up to 4 tokens (5 accumulators per token): bit-identical to rp_q4_Kx8_k. */
+A512 XK void rp_q4_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy,
+                          int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g0 = pw + (size_t)i * 1184, *g1 = g0 + gb;
+        const char *p0 = (const char *)g0 + 1184 + (i + 1 < nb ? 0 : 2 * gb), *p1 = (const char *)g1 + 1184;
+        __m512i isum[G4_RP_MAXT], msum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = msum[t] = _mm512_setzero_si512();
+        UNROLL for (int p = 0; p < 4; p++) {
+            UNROLL for (int k = 0; k < 5; k++) {
+                _mm_prefetch(p0 + 320 * p + 64 * k, _MM_HINT_T0);
+                _mm_prefetch(p1 + 320 * p + 64 * k, _MM_HINT_T0);
+            }
+            __m512i slo[G4_RP_MAXT], shi[G4_RP_MAXT];
+            UNROLL for (int t = 0; t < NT; t++) slo[t] = shi[t] = _mm512_setzero_si512();
+            UNROLL for (int c = 0; c < 8; c++) {
+                const __m512i v = rp_pair256(g0 + 160 + 256 * p + 32 * c, g1 + 160 + 256 * p + 32 * c);
+                const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 64 * p + 4 * c;
+                    slo[t] = _mm512_dpbusd_epi32(slo[t], lo, rp_bcast32x16(a));
+                    shi[t] = _mm512_dpbusd_epi32(shi[t], hi, rp_bcast32x16(a + 32));
+                }
+            }
+            const __m512i sc0 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(g0 + 32 + 16 * p)),
+                                                                        _mm_loadl_epi64((const __m128i *)(g1 + 32 + 16 * p))));
+            const __m512i sc1 = _mm512_cvtepu8_epi32(_mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)(g0 + 40 + 16 * p)),
+                                                                        _mm_loadl_epi64((const __m128i *)(g1 + 40 + 16 * p))));
+            UNROLL for (int t = 0; t < NT; t++)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(slo[t], sc0), _mm512_mullo_epi32(shi[t], sc1)));
+        }
+        UNROLL for (int p = 0; p < 4; p++) {
+            const __m512i mp = _mm512_cvtepu8_epi16(_mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(g0 + 96 + 16 * p))),
+                _mm_loadu_si128((const __m128i *)(g1 + 96 + 16 * p)), 1)); /* m_2p, m_2p+1 of 16 rows */
+            const __m512i m0 = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(mp, 0xA0), 0xA0);
+            const __m512i m1 = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(mp, 0xF5), 0xF5);
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 4 * p;
+                msum[t] = _mm512_dpwssd_epi32(msum[t], m0, rp_bcast32x16((const int8_t *)bs));
+                msum[t] = _mm512_dpwssd_epi32(msum[t], m1, rp_bcast32x16((const int8_t *)(bs + 2)));
+            }
+        }
+        const __m512 d = rp_pair_ph(g0, g1), dmin = rp_pair_ph(g0 + 16, g1 + 16);
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + (size_t)t * ldy, acc[t]);
+}
+
+/* Q6_K, 16 rows per zmm, up to 4 tokens: bit-identical to rp_q6_Kx8_k. */
+A512 XK void rp_q6_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, const int NT, float *y, size_t ldy,
+                          int64_t n) {
+    const int64_t nb = n / QK_K;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512 acc[G4_RP_MAXT];
+    UNROLL for (int t = 0; t < NT; t++) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nb; i++) {
+        const uint8_t *g0 = pw + (size_t)i * 1680, *g1 = g0 + gb;
+        const char *p0 = (const char *)g0 + 1680 + (i + 1 < nb ? 0 : 2 * gb), *p1 = (const char *)g1 + 1680;
+        __m512i isum[G4_RP_MAXT];
+        UNROLL for (int t = 0; t < NT; t++) isum[t] = _mm512_setzero_si512();
+        for (int u = 0; u < 8; u++) {
+            UNROLL for (int k = 0; k < 4; k++) {
+                _mm_prefetch(p0 + 256 * u + 64 * k, _MM_HINT_T0);
+                _mm_prefetch(p1 + 256 * u + 64 * k, _MM_HINT_T0);
+            }
+            __m512i sA[G4_RP_MAXT], sB[G4_RP_MAXT];
+            UNROLL for (int t = 0; t < NT; t++) sA[t] = sB[t] = _mm512_setzero_si512();
+            UNROLL for (int h = 0; h < 2; h++) {
+                const __m512i hb = rp_pair256(g0 + 1168 + 64 * u + 32 * h, g1 + 1168 + 64 * u + 32 * h);
+                const __m512i v0 = rp_pair256(g0 + 144 + 128 * u + 64 * h, g1 + 144 + 128 * u + 64 * h);
+                const __m512i v1 = rp_pair256(g0 + 144 + 128 * u + 64 * h + 32, g1 + 144 + 128 * u + 64 * h + 32);
+                const __m512i qa0 = _mm512_or_si512(_mm512_and_si512(v0, m4), _mm512_and_si512(_mm512_slli_epi16(hb, 4), m30));
+                const __m512i qb0 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), m4),
+                                                    _mm512_and_si512(_mm512_slli_epi16(hb, 2), m30));
+                const __m512i qa1 = _mm512_or_si512(_mm512_and_si512(v1, m4), _mm512_and_si512(hb, m30));
+                const __m512i qb1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), m4),
+                                                    _mm512_and_si512(_mm512_srli_epi16(hb, 2), m30));
+                UNROLL for (int t = 0; t < NT; t++) {
+                    const int8_t *a = ((const block_q8_K *)(act + (size_t)t * as) + i)->qs + 32 * u + 8 * h;
+                    sA[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sA[t], qa0, rp_bcast32x16(a)), qa1, rp_bcast32x16(a + 4));
+                    sB[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sB[t], qb0, rp_bcast32x16(a + 16)), qb1, rp_bcast32x16(a + 20));
+                }
+            }
+            const __m512i sp = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(g0 + 16 + 16 * u))),
+                _mm_loadu_si128((const __m128i *)(g1 + 16 + 16 * u)), 1)); /* sc_2u, sc_2u+1 of 16 rows */
+            const __m512i scA = _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16), scB = _mm512_srai_epi32(sp, 16);
+            const __m512i sp32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sp, 5));
+            UNROLL for (int t = 0; t < NT; t++) {
+                const int16_t *bs = ((const block_q8_K *)(act + (size_t)t * as) + i)->bsums + 2 * u;
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(sA[t], scA), _mm512_mullo_epi32(sB[t], scB)));
+                isum[t] = _mm512_dpwssd_epi32(isum[t], sp32, rp_bcast32x16((const int8_t *)bs));
+            }
+        }
+        const __m512 d = rp_pair_ph(g0, g1);
+        UNROLL for (int t = 0; t < NT; t++) {
+            const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        }
+    }
+    UNROLL for (int t = 0; t < NT; t++) _mm512_storeu_ps(y + (size_t)t * ldy, acc[t]);
 }
 
 /* Q4_Kx8: per pair of sub-blocks, 8 vpdpbusd per sub-block and token give its dot in int32 (|dot| <=
@@ -934,5 +1140,21 @@ RP_DRIVER(KNAME(g4_rp_gemm_q6_Kx8), rp_q6_Kx8_k)
         }                                                                                          \
     }
 RP_DRIVER16(KNAME(g4_rp_gemm16_q4_0x8), rp_q4_0x16_k)
+RP_DRIVER16(KNAME(g4_rp_gemm16_q8_0x8), rp_q8_0x16_k)
+
+/* the k-quant kernels hold 5 (Q4_K) or 4 (Q6_K) accumulators per token: 4 tokens per pass */
+#define RP_DRIVER16_4(fname, kern)                                                                   \
+    A512 void fname(const uint8_t *pw, size_t gb, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n) { \
+        for (int t0 = 0; t0 < nt; t0 += 4, act += 4 * as, y += 4 * ldy)                            \
+            switch (nt - t0 < 4 ? nt - t0 : 4) {                                                   \
+            case 4: kern(pw, gb, act, as, 4, y, ldy, n); break;                                    \
+            case 3: kern(pw, gb, act, as, 3, y, ldy, n); break;                                    \
+            case 2: kern(pw, gb, act, as, 2, y, ldy, n); break;                                    \
+            case 1: kern(pw, gb, act, as, 1, y, ldy, n); break;                                    \
+            default: break;                                                                        \
+            }                                                                                      \
+    }
+RP_DRIVER16_4(KNAME(g4_rp_gemm16_q4_Kx8), rp_q4_Kx16_k)
+RP_DRIVER16_4(KNAME(g4_rp_gemm16_q6_Kx8), rp_q6_Kx16_k)
 
 #endif /* __x86_64__ */

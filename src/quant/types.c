@@ -276,6 +276,9 @@ static void install_avx512(void) {
     g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx512, NULL);
     g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx512, NULL);
     g4_repack_install16(G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512);
+    g4_repack_install16(G4_TYPE_Q8_0, g4_rp_gemm16_q8_0x8_avx512);
+    g4_repack_install16(G4_TYPE_Q4_K, g4_rp_gemm16_q4_Kx8_avx512);
+    g4_repack_install16(G4_TYPE_Q6_K, g4_rp_gemm16_q6_Kx8_avx512);
     isa_name = "avx512";
 }
 #endif
