@@ -266,18 +266,14 @@ const g4_repack_traits *g4_repack_ref(int type) {
     return NULL;
 }
 
-void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act) {
+void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_gemm16_fn gemm16, g4_rp_act_fn act) {
     for (int i = 0; i < N_RP; i++)
         if (refs[i].type == type) {
             active[i] = refs[i];
             active[i].gemm = gemm;
+            active[i].gemm16 = gemm16;
             if (act) active[i].act = act;
         }
-}
-
-void g4_repack_install16(int type, g4_rp_gemm16_fn gemm16) {
-    for (int i = 0; i < N_RP; i++)
-        if (refs[i].type == type && active[i].gemm) active[i].gemm16 = gemm16;
 }
 
 const g4_repack_traits *g4_repack_get(int type) {

@@ -109,8 +109,7 @@ void g4_rp_gemm_q6_Kx8(const uint8_t *pw, const uint8_t *act, size_t as, int nt,
 void g4_rp_gemm_f16x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 void g4_rp_gemm_f32x8(const uint8_t *pw, const uint8_t *act, size_t as, int nt, float *y, size_t ldy, int64_t n);
 
-/* installed by g4_types_init for the kernel set in use */
-void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_act_fn act);
-void g4_repack_install16(int type, g4_rp_gemm16_fn gemm16);
+/* installed by g4_types_init for the kernel set in use (gemm16 and act may be NULL: none, the reference's) */
+void g4_repack_install(int type, g4_rp_gemm_fn gemm, g4_rp_gemm16_fn gemm16, g4_rp_act_fn act);
 
 #endif

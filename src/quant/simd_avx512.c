@@ -738,15 +738,11 @@ A512 XK __m512i rp_bcast32x16(const int8_t *p) {
     return _mm512_set1_epi32(v);
 }
 
-/* 32 bytes of each group side by side (lanes 0-7: the first group's rows, 8-15: the second's) */
-A512 XK __m512i rp_pair256(const uint8_t *g0, const uint8_t *g1) {
-    return _mm512_inserti64x4(_mm512_castsi256_si512(load256(g0)), load256(g1), 1);
-}
-
-/* the 8 fp16 row scales of each group as 16 floats */
-A512 XK __m512 rp_pair_ph(const uint8_t *g0, const uint8_t *g1) {
-    return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g0)),
-                                                   _mm_loadu_si128((const __m128i *)g1), 1));
+/* 32 (16) bytes of each group side by side: lanes 0-7 the first group's rows, 8-15 the second's */
+A512 XK __m512i rp_pair256(const uint8_t *g0, const uint8_t *g1) { return join256(load256(g0), load256(g1)); }
+A512 XK __m256i rp_pair128(const uint8_t *g0, const uint8_t *g1) {
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g0)),
+                                   _mm_loadu_si128((const __m128i *)g1), 1);
 }
 
 /* Q4_0x8: (q - 8) . a = q . a - 8 * (sum of a): the int32 lanes start at -8 * s (block_q8p.s), then
@@ -806,7 +802,7 @@ A512 XK void rp_q4_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
         __m512i s[G4_RP_MAXT16];
         UNROLL for (int t = 0; t < NT; t++) s[t] = _mm512_set1_epi32(-8 * ((const block_q8p *)(act + (size_t)t * as) + i)->s);
         UNROLL for (int c = 0; c < 4; c++) {
-            const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(load256(g0 + 16 + 32 * c)), load256(g1 + 16 + 32 * c), 1);
+            const __m512i v = rp_pair256(g0 + 16 + 32 * c, g1 + 16 + 32 * c);
             const __m512i lo = _mm512_and_si512(v, m4), hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
             UNROLL for (int t = 0; t < NT; t++) {
                 const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
@@ -814,8 +810,7 @@ A512 XK void rp_q4_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                 s[t] = _mm512_dpbusd_epi32(s[t], hi, rp_bcast32x16(a->qs + 16 + 4 * c));
             }
         }
-        const __m512 dw = _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)g0)),
-                                                                  _mm_loadu_si128((const __m128i *)g1), 1));
+        const __m512 dw = _mm512_cvtph_ps(rp_pair128(g0, g1));
         UNROLL for (int t = 0; t < NT; t++) {
             const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s[t]), acc[t]);
@@ -876,7 +871,7 @@ A512 XK void rp_q8_0x16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                 s[t] = _mm512_dpbusd_epi32(s[t], u, rp_bcast32x16(a->qs + 4 * c));
             }
         }
-        const __m512 dw = rp_pair_ph(g0, g1);
+        const __m512 dw = _mm512_cvtph_ps(rp_pair128(g0, g1));
         UNROLL for (int t = 0; t < NT; t++) {
             const block_q8p *a = (const block_q8p *)(act + (size_t)t * as) + i;
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a->d)), _mm512_cvtepi32_ps(s[t]), acc[t]);
@@ -921,9 +916,7 @@ A512 XK void rp_q4_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(slo[t], sc0), _mm512_mullo_epi32(shi[t], sc1)));
         }
         UNROLL for (int p = 0; p < 4; p++) {
-            const __m512i mp = _mm512_cvtepu8_epi16(_mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(g0 + 96 + 16 * p))),
-                _mm_loadu_si128((const __m128i *)(g1 + 96 + 16 * p)), 1)); /* m_2p, m_2p+1 of 16 rows */
+            const __m512i mp = _mm512_cvtepu8_epi16(rp_pair128(g0 + 96 + 16 * p, g1 + 96 + 16 * p)); /* m_2p, m_2p+1 */
             const __m512i m0 = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(mp, 0xA0), 0xA0);
             const __m512i m1 = _mm512_shufflehi_epi16(_mm512_shufflelo_epi16(mp, 0xF5), 0xF5);
             UNROLL for (int t = 0; t < NT; t++) {
@@ -932,7 +925,7 @@ A512 XK void rp_q4_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                 msum[t] = _mm512_dpwssd_epi32(msum[t], m1, rp_bcast32x16((const int8_t *)(bs + 2)));
             }
         }
-        const __m512 d = rp_pair_ph(g0, g1), dmin = rp_pair_ph(g0 + 16, g1 + 16);
+        const __m512 d = _mm512_cvtph_ps(rp_pair128(g0, g1)), dmin = _mm512_cvtph_ps(rp_pair128(g0 + 16, g1 + 16));
         UNROLL for (int t = 0; t < NT; t++) {
             const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
@@ -977,9 +970,7 @@ A512 XK void rp_q6_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                     sB[t] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(sB[t], qb0, rp_bcast32x16(a + 16)), qb1, rp_bcast32x16(a + 20));
                 }
             }
-            const __m512i sp = _mm512_cvtepi8_epi16(_mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(g0 + 16 + 16 * u))),
-                _mm_loadu_si128((const __m128i *)(g1 + 16 + 16 * u)), 1)); /* sc_2u, sc_2u+1 of 16 rows */
+            const __m512i sp = _mm512_cvtepi8_epi16(rp_pair128(g0 + 16 + 16 * u, g1 + 16 + 16 * u)); /* sc_2u, sc_2u+1 */
             const __m512i scA = _mm512_srai_epi32(_mm512_slli_epi32(sp, 16), 16), scB = _mm512_srai_epi32(sp, 16);
             const __m512i sp32 = _mm512_sub_epi16(_mm512_setzero_si512(), _mm512_slli_epi16(sp, 5));
             UNROLL for (int t = 0; t < NT; t++) {
@@ -988,7 +979,7 @@ A512 XK void rp_q6_Kx16_k(const uint8_t *pw, size_t gb, const uint8_t *act, size
                 isum[t] = _mm512_dpwssd_epi32(isum[t], sp32, rp_bcast32x16((const int8_t *)bs));
             }
         }
-        const __m512 d = rp_pair_ph(g0, g1);
+        const __m512 d = _mm512_cvtph_ps(rp_pair128(g0, g1));
         UNROLL for (int t = 0; t < NT; t++) {
             const __m512 dx = _mm512_set1_ps(((const block_q8_K *)(act + (size_t)t * as) + i)->d);
             acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);

@@ -241,12 +241,12 @@ static void install_avx2(void) {
     traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx2;
     traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx2;
     /* 8-row interleaved weights (repack.h) */
-    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx2, NULL);
-    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx2, NULL);
-    g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx2, NULL);
-    g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx2, NULL);
-    g4_repack_install(G4_TYPE_F16, g4_rp_gemm_f16x8_avx2, NULL);
-    g4_repack_install(G4_TYPE_F32, g4_rp_gemm_f32x8_avx2, NULL);
+    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx2, NULL, NULL);
+    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx2, NULL, NULL);
+    g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx2, NULL, NULL);
+    g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx2, NULL, NULL);
+    g4_repack_install(G4_TYPE_F16, g4_rp_gemm_f16x8_avx2, NULL, NULL);
+    g4_repack_install(G4_TYPE_F32, g4_rp_gemm_f32x8_avx2, NULL, NULL);
     isa_name = "avx2";
 }
 #endif
@@ -271,14 +271,10 @@ static void install_avx512(void) {
     traits[G4_TYPE_Q8_1].from_float = g4_from_float_q8_1_avx512;
     traits[G4_TYPE_Q8_K].from_float = g4_from_float_q8_K_avx512;
     /* 8-row interleaved weights (repack.h); F16x8 / F32x8 keep the AVX2 kernels */
-    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx512, NULL);
-    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx512, NULL);
-    g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx512, NULL);
-    g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx512, NULL);
-    g4_repack_install16(G4_TYPE_Q4_0, g4_rp_gemm16_q4_0x8_avx512);
-    g4_repack_install16(G4_TYPE_Q8_0, g4_rp_gemm16_q8_0x8_avx512);
-    g4_repack_install16(G4_TYPE_Q4_K, g4_rp_gemm16_q4_Kx8_avx512);
-    g4_repack_install16(G4_TYPE_Q6_K, g4_rp_gemm16_q6_Kx8_avx512);
+    g4_repack_install(G4_TYPE_Q4_0, g4_rp_gemm_q4_0x8_avx512, g4_rp_gemm16_q4_0x8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q8_0, g4_rp_gemm_q8_0x8_avx512, g4_rp_gemm16_q8_0x8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q4_K, g4_rp_gemm_q4_Kx8_avx512, g4_rp_gemm16_q4_Kx8_avx512, NULL);
+    g4_repack_install(G4_TYPE_Q6_K, g4_rp_gemm_q6_Kx8_avx512, g4_rp_gemm16_q6_Kx8_avx512, NULL);
     isa_name = "avx512";
 }
 #endif
