@@ -176,39 +176,34 @@ static int cmp_idx(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* min-heap of candidate ids by (v[id], then higher id = smaller): the root is the entry to beat */
+#define HEAP_LESS(a, b) (v[a] < v[b] || (v[a] == v[b] && (a) > (b)))
+static void heap_sift_down(int *heap, int k, const float *v, int j) {
+    for (;;) {
+        int l = 2 * j + 1, r = l + 1, m = j;
+        if (l < k && HEAP_LESS(heap[l], heap[m])) m = l;
+        if (r < k && HEAP_LESS(heap[r], heap[m])) m = r;
+        if (m == j) return;
+        int t = heap[j]; heap[j] = heap[m]; heap[m] = t;
+        j = m;
+    }
+}
+
+static void heapify(int *heap, int k, const float *v) {
+    for (int i = k / 2 - 1; i >= 0; i--) heap_sift_down(heap, k, v, i);
+}
+
 /* keep the k largest of ids[0..n) by v[id], sorted, ties by id: a bounded selection then a sort */
 static int select_top(int *ids, int n, const float *v, int k) {
     if (k <= 0 || k > n) k = n;
-    /* quickselect-free approach: threshold from a min-heap of size k */
-    if (k < n) {
-        int *heap = ids; /* heap in the first k slots; min at the root */
-#define LESS(a, b) (v[a] < v[b] || (v[a] == v[b] && (a) > (b)))
-        for (int i = k / 2 - 1; i >= 0; i--) { /* heapify */
-            int j = i;
-            for (;;) {
-                int l = 2 * j + 1, r = l + 1, m = j;
-                if (l < k && LESS(heap[l], heap[m])) m = l;
-                if (r < k && LESS(heap[r], heap[m])) m = r;
-                if (m == j) break;
-                int t = heap[j]; heap[j] = heap[m]; heap[m] = t;
-                j = m;
-            }
-        }
+    if (k < n) { /* a min-heap of the best k in the first k slots */
+        heapify(ids, k, v);
         for (int i = k; i < n; i++) {
-            int c = ids[i];
-            if (!LESS(heap[0], c)) continue;
-            heap[0] = c;
-            int j = 0;
-            for (;;) {
-                int l = 2 * j + 1, r = l + 1, m = j;
-                if (l < k && LESS(heap[l], heap[m])) m = l;
-                if (r < k && LESS(heap[r], heap[m])) m = r;
-                if (m == j) break;
-                int t = heap[j]; heap[j] = heap[m]; heap[m] = t;
-                j = m;
-            }
+            const int c = ids[i];
+            if (!HEAP_LESS(ids[0], c)) continue;
+            ids[0] = c;
+            heap_sift_down(ids, k, v, 0);
         }
-#undef LESS
     }
     g_sort_val = v;
     qsort(ids, (size_t)k, sizeof *ids, cmp_idx);
@@ -220,56 +215,25 @@ static int penalties_on(const g4_sampler *s);
 
 /* Without penalties, the candidates of a greedy or top-k chain straight from the logits in one pass (no
  * copy of the vocabulary): the k largest sanitized values (nan and -inf left out, +inf as FLT_MAX) by
- * (value descending, id ascending), into s->ids (a min-heap, unsorted) with their values in s->val: the
- * same set select_top keeps from the full list, so pick() gives the same token. */
+ * (value descending, id ascending), into s->ids (unsorted) with their values in s->val: the same set
+ * select_top keeps from the full list, so pick() gives the same token. */
 static int collect_top(g4_sampler *s, const float *logits, int k) {
-    const int V = s->n_vocab;
     float *v = s->val;
-    int *h = s->ids;
-    if (k == 1) { /* greedy: the first of the largest */
-        int best = -1;
-        float bv = -INFINITY;
-        for (int i = 0; i < V; i++) {
-            const float x = logits[i] == INFINITY ? FLT_MAX : logits[i];
-            if (x > bv) bv = x, best = i;
-        }
-        if (best < 0) return 0;
-        v[best] = bv;
-        h[0] = best;
-        return 1;
-    }
-    int n = 0;
-#define HLESS(a, va, b, vb) ((va) < (vb) || ((va) == (vb) && (a) > (b)))
-    for (int i = 0; i < V; i++) {
+    int *h = s->ids, n = 0;
+    for (int i = 0; i < s->n_vocab; i++) {
         float x = logits[i];
         if (!(x > -INFINITY)) continue;
         if (x == INFINITY) x = FLT_MAX;
-        if (n < k) { /* sift up */
-            int j = n++;
-            while (j > 0 && HLESS(i, x, h[(j - 1) / 2], v[h[(j - 1) / 2]])) {
-                h[j] = h[(j - 1) / 2];
-                j = (j - 1) / 2;
-            }
-            h[j] = i;
+        if (n < k) {
             v[i] = x;
-            continue;
+            h[n++] = i;
+            if (n == k) heapify(h, k, v);
+        } else if (v[h[0]] < x || (v[h[0]] == x && h[0] > i)) { /* i beats the root */
+            v[i] = x;
+            h[0] = i;
+            heap_sift_down(h, k, v, 0);
         }
-        if (!HLESS(h[0], v[h[0]], i, x)) continue;
-        v[i] = x;
-        int j = 0; /* replace the root, sift down */
-        for (;;) {
-            int l = 2 * j + 1, r = l + 1, m = -1;
-            float vm = x;
-            int im = i;
-            if (l < k && HLESS(h[l], v[h[l]], im, vm)) m = l, im = h[l], vm = v[h[l]];
-            if (r < k && HLESS(h[r], v[h[r]], im, vm)) m = r, im = h[r];
-            if (m < 0) break;
-            h[j] = im;
-            j = m;
-        }
-        h[j] = i;
     }
-#undef HLESS
     return n;
 }
 
