@@ -123,6 +123,9 @@ try {
   // the tiny model writes ~6000 tokens/s, faster than frames are drawn: the browser's download is throttled to
   // 48 kB/s for this answer (~120 bytes of NDJSON a token), so that its bytes arrive over about a second
   await setField(page, "#max-tokens", "400");
+  // greedy: a random-weight model's sampled answer is sometimes one end-of-turn token (~4% of draws), which
+  // would leave nothing to stream; its greedy answer to this prompt is the whole 400 tokens
+  await setField(page, "#temperature", "0");
   await page.emulateNetworkConditions({ download: 48000, upload: 1e7, latency: 0 });
   await page.evaluate(() => { // every change of the answer's text, as the reader would see it
     window.__lens = [];
@@ -146,8 +149,8 @@ try {
         "text lengths seen: " + JSON.stringify(grew.slice(0, 20)));
   check("the answer is complete, with its stats", ans && ans.text.length > 0 && /tokens/.test(ans.stats || ""), JSON.stringify(ans));
   let body = chatBodies().pop();
-  check("POST /api/chat: model, stream, think:false, options, the user message",
-        body && body.model === opts[0] && body.stream === true && body.think === false && body.options && body.options.num_predict === 400 &&
+  check("POST /api/chat: model, stream, think:false, options (num_predict, temperature), the user message",
+        body && body.model === opts[0] && body.stream === true && body.think === false && body.options && body.options.num_predict === 400 && body.options.temperature === 0 &&
         body.messages.length === 1 && body.messages[0].role === "user" && body.messages[0].content === "Hello! Who are you?", JSON.stringify(body));
   const r0 = chatResponses[chatResponses.length - 1];
   let sent = "";
